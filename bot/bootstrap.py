@@ -1,0 +1,143 @@
+"""This module contains the composition root: it alone picks and wires the parts.
+
+`build_engine` makes the pure analysis engine (enough for `analyze`); `App` adds the store,
+translator, platforms, relay and sources for `run`, `demo` and `replay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.model import Post, Room, Subscription
+from bot.pipeline.entities import Tagger, Watchlist
+from bot.pipeline.language import LanguageDetector
+from bot.pipeline.runner import Analyzer, Outcome, Pipeline
+from bot.pipeline.topics import Topics
+from bot.pipeline.translate import Translator
+from bot.ports import Platform, SourceRecord, Store
+from bot.relay import Relay
+from bot.render import EntityLabel, Renderer
+from bot.settings import Settings
+from bot.storage.sqlite import open_store
+from handlers import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    watchlist: Watchlist
+    tagger: Tagger
+    topics: Topics
+    detector: LanguageDetector
+    analyzer: Analyzer
+    renderer: Renderer
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Load the watchlists and detectors named by the settings (bundled ones by default)."""
+    watchlist = Watchlist.load(settings.entities)
+    tagger = Tagger(watchlist)
+    topics = Topics.load(settings.topics, known_entities=set(watchlist.ids))
+    detector = LanguageDetector(settings.languages.candidates, settings.languages.min_confidence)
+    renderer = Renderer({e.id: EntityLabel(e.id, e.name, e.hashtag) for e in watchlist})
+    return Engine(watchlist, tagger, topics, detector, Analyzer(tagger, topics, detector), renderer)
+
+
+def room_from_settings(rs: Any) -> Room:
+    chat = rs.chat if rs.platform == "telegram" else rs.channel if rs.platform == "discord" else None
+    return Room(rs.id, rs.platform, str(chat if chat is not None else rs.id),
+                str(rs.thread) if rs.thread is not None else None, rs.language)
+
+
+def source_address(ss: Any) -> str:
+    return str({"telegram": ss.chat, "discord": ss.channel, "telegram_public": ss.username,
+                "rss": ss.url}[ss.platform])
+
+
+def seed(store: Store, settings: Settings) -> None:
+    """Copy rooms, subscriptions and sources from the file into the store, once each: what a
+    moderator later changes or removes in chat stays changed across restarts."""
+    with store.transaction():
+        for rs in settings.rooms:
+            room = room_from_settings(rs)
+            # Address and platform follow the file; the language may have been changed in chat.
+            store.upsert_room(room, keep_language=not store.seed_once("room", rs.id))
+            for sub in rs.subscriptions:
+                if store.seed_once("subscription", f"{rs.id}/{sub.id}"):
+                    store.add_subscription(Subscription(sub.id, rs.id, sub.query, created_by="config"))
+        for ss in settings.sources:
+            if store.seed_once("source", ss.id):
+                store.add_source(SourceRecord(ss.id, ss.platform, source_address(ss), ss.name),
+                                 actor="config")
+
+
+@dataclass
+class App:
+    """Everything `run` needs, opened together and closed together."""
+
+    settings: Settings
+    engine: Engine
+    store: Store
+    pipeline: Pipeline
+    translator: Translator
+    platforms: dict[str, Platform] = field(default_factory=dict)
+    relay: Relay | None = None
+    services: Services | None = None
+    source_health: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, settings: Settings, *, store: Store | None = None,
+             translator: Translator | None = None, engine: Engine | None = None) -> App:
+        engine = engine or build_engine(settings)
+        store = store or open_store(settings.storage.path)
+        seed(store, settings)
+        translator = translator or Translator(settings.translation, cache=store)
+        app = cls(settings, engine, store, Pipeline(store, engine.analyzer), translator)
+        app.services = Services(
+            store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,
+            translator=translator, watched_languages=tuple(settings.languages.candidates),
+            health=app.health,
+        )
+        return app
+
+    def attach(self, platforms: Mapping[str, Platform], worker: str | None = None) -> Relay:
+        self.platforms.update(platforms)
+        self.relay = Relay(self.store, self.platforms, self.translator, worker=worker,
+                           alert_wait=self.settings.translation.alert_wait)
+        return self.relay
+
+    async def ingest(self, post: Post) -> Outcome | None:
+        """Entry point for every source: never raises, so one bad post cannot stop a source."""
+        try:
+            self.pipeline.refresh()
+            outcome = self.pipeline.process(post)
+        except Exception:
+            log.exception("could not process post %s", post.key)
+            return None
+        if outcome.alert_ids and self.relay is not None:
+            self.relay.wake.set()
+        return outcome
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "sources": dict(self.source_health),
+            "translation": self.translator.health(),
+            "platforms": {name: "running" for name in self.platforms},
+        }
+
+    async def aclose(self) -> None:
+        if self.relay is not None:
+            await self.relay.aclose()
+        for platform in self.platforms.values():
+            try:
+                await platform.stop()
+            except Exception:
+                log.warning("stopping %s failed", platform.name, exc_info=True)
+        await self.translator.aclose()
+        await asyncio.sleep(0)
+        self.store.close()

@@ -1,0 +1,134 @@
+"""This module contains the `wirewatch` command line: run, demo, analyze, search, replay,
+check-config. Bad config or input gets a clear message and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.errors import ConfigError, WirewatchError
+from bot.settings import Settings, load_settings
+
+EXIT_CONFIG = 2
+log = logging.getLogger("wirewatch")
+
+
+def _settings(path: str | None) -> Settings:
+    from config import path as bundled
+
+    return load_settings(path or bundled("demo.yaml"))
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.checks import check_settings
+
+    settings = load_settings(args.path)
+    problems = check_settings(settings)
+    if problems:
+        raise ConfigError(f"{args.path}: {len(problems)} problem(s)", problems)
+    subs = sum(len(r.subscriptions) for r in settings.rooms)
+    print(f"{args.path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
+          f"{subs} subscriptions)")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from bot.analyze import analyze_lines
+
+    settings = _settings(args.config)
+    return analyze_lines(settings, sys.stdin, sys.stdout, sys.stderr)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from bot.cli_search import search
+
+    return search(_settings(args.config), args.query, args.limit, args.json, sys.stdout)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.replay import replay
+
+    return asyncio.run(replay(_settings(args.config), args.file, deliver=args.deliver,
+                              limit=args.limit, in_memory=args.config is None))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import demo
+
+    return asyncio.run(demo())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bot.service import run
+
+    return asyncio.run(run(load_settings(args.config)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wirewatch",
+        description="Multilingual media monitoring for Telegram and Discord newsrooms.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run every configured platform until SIGTERM/SIGINT")
+    p.add_argument("--config", required=True, help="path to the YAML config")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="replay bundled sample posts offline into console alerts")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("analyze", help="JSON lines {id, text} on stdin -> analysis on stdout")
+    p.add_argument("--config", help="config (default: the bundled demo config)")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("search", help="search stored posts with the query language")
+    p.add_argument("query")
+    p.add_argument("--config", help="config naming the store (default: the demo store)")
+    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--json", action="store_true", help="one JSON object per hit")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("replay", help="run a JSONL(.gz) file of posts through the pipeline")
+    p.add_argument("file")
+    p.add_argument("--config", help="config (default: bundled demo rooms, in-memory store)")
+    p.add_argument("--deliver", action="store_true", help="also deliver the alerts")
+    p.add_argument("--limit", type=int, default=None, help="stop after N posts")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("check-config", help="validate a config file; exit 2 on problems")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "httpcore", "discord", "telegram", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if len(exc.problems) > 1 or exc.problems[0] != str(exc):
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except WirewatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,153 @@
+"""This module contains the pipeline: post -> normalise -> tag -> topics -> match -> store/outbox.
+
+Language detection runs only for posts some room will receive (or when a query asks `lang:`),
+and translation is left to the relay, so a firehose of unrelated posts costs a fold, one
+automaton pass and an index lookup each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from bot.errors import BadQuery
+from bot.model import Alert, Analysis, Mention, Post
+from bot.pipeline.entities import Tagger
+from bot.pipeline.language import LanguageDetector
+from bot.pipeline.matcher import Matcher
+from bot.pipeline.query import Doc, Query, parse
+from bot.pipeline.topics import Topics
+from bot.ports import Store
+from bot.text import fold, nfc
+
+log = logging.getLogger(__name__)
+
+MatchKey = tuple[str, str]  # (room id, subscription id)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What processing one post did."""
+
+    post: Post
+    analysis: Analysis
+    matches: tuple[MatchKey, ...]
+    alert_ids: tuple[int, ...] = ()
+    post_id: int | None = None
+
+
+def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
+    """A room keyword and its kept translations, as one OR query of exact phrases."""
+    terms = [keyword, *variants]
+    return parse(" OR ".join('"' + t.replace('"', " ").strip() + '"' for t in terms if t.strip()))
+
+
+class Analyzer:
+    """The pure part of the pipeline: no store, no side effects."""
+
+    def __init__(self, tagger: Tagger, topics: Topics, detector: LanguageDetector) -> None:
+        self.tagger = tagger
+        self.topics = topics
+        self.detector = detector
+        self.subscriptions: Matcher[MatchKey] = Matcher()
+
+    def doc(self, post: Post) -> tuple[Doc, tuple[Mention, ...], LazyLanguage]:
+        folded = fold(post.text)
+        mentions = tuple(self.tagger.tag(folded))
+        lang = LazyLanguage(self.detector, post.text)
+        doc = Doc(
+            words=folded.words(),
+            entities=frozenset(m.entity_id for m in mentions),
+            source=post.source_id,
+            lang=lang,
+        )
+        topics = frozenset(self.topics.classify(doc))
+        if topics:
+            doc = dataclasses.replace(doc, topics=topics)
+        return doc, mentions, lang
+
+    def analyze(self, post: Post, *, detect: bool | None = None) -> tuple[Analysis, tuple[MatchKey, ...]]:
+        """Tag, classify and match one post. Language is detected when something matched
+        (an alert will need it) or when `detect` is True."""
+        doc, mentions, lang = self.doc(post)
+        matches = tuple(self.subscriptions.match(doc))
+        if detect or (detect is None and matches):
+            lang()
+        code, confidence = lang.result if lang.result else (None, 0.0)
+        topics = tuple(t for t in self.topics.ids if t in doc.topics)
+        return Analysis(mentions, topics, code, confidence), matches
+
+
+class LazyLanguage:
+    """Detects a text's language on first call only: most posts never need it."""
+
+    __slots__ = ("_detector", "_text", "result")
+
+    def __init__(self, detector: LanguageDetector, text: str) -> None:
+        self._detector = detector
+        self._text = text
+        self.result: tuple[str, float] | None = None
+
+    def __call__(self) -> str:
+        if self.result is None:
+            found = self._detector.detect(self._text)
+            self.result = (found.lang, found.confidence)
+        return self.result[0]
+
+
+class Pipeline:
+    """Runs posts through the analyzer and records the results in the store and outbox."""
+
+    def __init__(self, store: Store, analyzer: Analyzer) -> None:
+        self.store = store
+        self.analyzer = analyzer
+        self._revision = -1
+        self.reload()
+
+    def reload(self) -> None:
+        """Rebuild the subscription index from the store (after a moderator change)."""
+        matcher: Matcher[MatchKey] = Matcher()
+        known = set(self.analyzer.tagger.watchlist.ids) if hasattr(self.analyzer.tagger, "watchlist") else None
+        for sub in self.store.subscriptions():
+            if sub.paused:
+                continue
+            try:
+                matcher.add((sub.room_id, sub.id), parse(sub.query, known_entities=known))
+            except BadQuery as exc:
+                log.warning("subscription %s/%s no longer parses: %s", sub.room_id, sub.id, exc)
+        for kw in self.store.keywords():
+            try:
+                matcher.add((kw.room_id, "kw:" + kw.keyword), keyword_query(kw.keyword, kw.variants))
+            except BadQuery as exc:
+                log.warning("keyword %r of %s does not parse: %s", kw.keyword, kw.room_id, exc)
+        self.analyzer.subscriptions = matcher
+        self._revision = self.store.revision()
+
+    def refresh(self) -> None:
+        """Pick up subscription changes made by another process or a chat command."""
+        if self.store.revision() != self._revision:
+            self.reload()
+
+    def process(self, post: Post) -> Outcome:
+        """Analyse a post, store it, and enqueue at most one alert per room for it.
+
+        An edit updates the stored text; if the edited text newly matches a room, that room gets
+        its alert then (once: alerts are unique per post and room)."""
+        text = nfc(post.text)
+        if text != post.text:
+            post = dataclasses.replace(post, text=text)
+        analysis, matches = self.analyzer.analyze(post)
+        with self.store.transaction():
+            saved = self.store.save_post(post, analysis)
+            alert_ids = []
+            if matches and saved.changed:
+                seen_rooms: set[str] = set()
+                for room_id, sub_id in matches:
+                    if room_id in seen_rooms:
+                        continue
+                    seen_rooms.add(room_id)
+                    alert_id = self.store.enqueue_alert(Alert(post, room_id, sub_id, analysis))
+                    if alert_id is not None:
+                        alert_ids.append(alert_id)
+        return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id)

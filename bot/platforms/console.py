@@ -1,0 +1,90 @@
+"""This module contains the console platform: alerts printed to a terminal with rich.
+
+It is a real platform (the demo and `run` with `platform: console` rooms use it), so every
+alert passes through the same outbox and relay as on Telegram or Discord.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from bot.model import Alert, Room
+from bot.render import AlertView, Renderer
+
+_TOPIC_STYLE = {"conflict": "red", "nk_troops": "magenta"}
+
+
+class ConsolePlatform:
+    name = "console"
+
+    def __init__(self, renderer: Renderer, console: Console | None = None) -> None:
+        self.renderer = renderer
+        self.console = console or Console(highlight=False)
+        self._ids = itertools.count(1)
+        self.sent: list[AlertView] = []
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, room: Room, alert: Alert) -> str | None:
+        view = self.renderer.view(alert)
+        self.sent.append(view)
+        self.console.print(self.panel(room, alert, view))
+        return str(next(self._ids))
+
+    async def edit(self, room: Room, ref: str, alert: Alert) -> None:
+        view = self.renderer.view(alert)
+        body = Text(f"translation arrived for alert #{ref}: ", style="dim")
+        body.append(view.translation or "", style="bold")
+        self.console.print(body)
+
+    def panel(self, room: Room, alert: Alert, view: AlertView) -> Panel:
+        body = Text()
+        if view.translation:
+            body.append(_highlight(view.translation, []))
+            body.append("\n\n")
+            body.append("original: ", style="dim")
+        spans = [(m.start, m.end) for m in alert.analysis.mentions]
+        body.append(_highlight(view.original, spans))
+        if view.note:
+            body.append(f"\n\n⚠ {view.note}", style="yellow")
+        body.append("\n\n")
+        meta = [
+            ("room", f"{room.id} ({room.language})"),
+            ("source", view.source),
+            ("link", view.link or "—"),
+            ("language", view.language_label + f", {alert.analysis.lang_confidence:.2f}"),
+            ("entities", ", ".join(e.name for e in view.entities) or "—"),
+            ("topics", ", ".join(view.topics) or "—"),
+            ("matched", view.subscription),
+        ]
+        if view.extra_sources:
+            meta.append(("also", f"+{view.extra_sources} sources"))
+        for i, (key, value) in enumerate(meta):
+            body.append(f"{key:>9}: ", style="dim")
+            body.append(value, style="bold cyan" if key == "entities" else "")
+            if i < len(meta) - 1:
+                body.append("\n")
+        style = next((_TOPIC_STYLE[t] for t in view.topics if t in _TOPIC_STYLE), "blue")
+        title = Text(view.headline[:80], style="bold")
+        return Panel(body, title=title, title_align="left", border_style=style,
+                     subtitle=view.date.strftime("%Y-%m-%d %H:%M UTC"), subtitle_align="right")
+
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+
+
+def _highlight(text: str, spans: list[tuple[int, int]]) -> Text:
+    """Plain text (terminal control characters removed) with entity spans highlighted."""
+    out = Text(_CONTROL_RE.sub(" ", text))
+    for start, end in spans:
+        out.stylize("bold yellow", start, end)
+    return out

@@ -1,0 +1,150 @@
+"""This module contains the small interfaces between the core and its replaceable parts.
+
+The store and the outbox are shaped so that several worker processes could share them: alerts
+are unique per (post, room), delivery is claimed with an expiring lease, and every write is a
+single statement or a short transaction. SQLite implements them today; PostgreSQL is a second
+engine behind the same protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.model import Alert, Analysis, Post, Room, Subscription
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPost:
+    id: int
+    post: Post
+    lang: str | None
+    lang_confidence: float | None
+    entities: tuple[str, ...]
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SaveResult:
+    post_id: int
+    new: bool  # first time this post key was seen
+    changed: bool  # new, or an edit that changed the text
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    alert: Alert  # with .id set
+    state: str
+    attempts: int
+    remote_ref: str | None
+    translated: bool
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    room_id: str
+    keyword: str
+    variants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    id: str
+    platform: str
+    address: str
+    name: str | None = None
+    enabled: bool = True
+    cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    room_id: str | None
+    action: str
+    detail: dict[str, Any]
+
+
+class Store(Protocol):
+    """Everything wirewatch persists. Implementations must be safe to share between processes."""
+
+    def transaction(self) -> AbstractContextManager[None]: ...
+    def close(self) -> None: ...
+    def revision(self) -> int: ...  # bumps on every change to rooms, subscriptions, keywords, sources
+
+    # posts and search
+    def save_post(self, post: Post, analysis: Analysis) -> SaveResult: ...
+    def set_post_language(self, post_id: int, lang: str, confidence: float) -> None: ...
+    def get_post(self, key: str) -> StoredPost | None: ...
+    def recent_posts(self, *, since: datetime | None = None, limit: int = 200,
+                     before_id: int | None = None) -> list[StoredPost]: ...
+    def search_posts(self, fts: str | None, *, since: datetime | None = None, limit: int = 200,
+                     before_id: int | None = None) -> list[StoredPost]: ...
+    def count_posts(self) -> int: ...
+
+    # translation cache
+    def get_translation(self, key: str, source: str, target: str) -> str | None: ...
+    def put_translation(self, key: str, source: str, target: str, text: str, provider: str) -> None: ...
+
+    # rooms, subscriptions, keywords, sources
+    def seed_once(self, kind: str, key: str) -> bool: ...
+    def upsert_room(self, room: Room, *, keep_language: bool = True) -> Room: ...
+    def get_room(self, room_id: str) -> Room | None: ...
+    def find_room(self, platform: str, chat: str, thread: str | None = None) -> Room | None: ...
+    def rooms(self) -> list[Room]: ...
+    def set_room_language(self, room_id: str, language: str) -> None: ...
+    def add_subscription(self, sub: Subscription) -> bool: ...
+    def remove_subscription(self, room_id: str, sub_id: str) -> bool: ...
+    def set_subscription_paused(self, room_id: str, sub_id: str, paused: bool) -> bool: ...
+    def subscriptions(self, room_id: str | None = None) -> list[Subscription]: ...
+    def add_keyword(self, room_id: str, keyword: str, variants: Sequence[str] = (),
+                    actor: str | None = None) -> bool: ...
+    def remove_keyword(self, room_id: str, keyword: str) -> bool: ...
+    def keywords(self, room_id: str | None = None) -> list[Keyword]: ...
+    def add_source(self, source: SourceRecord, actor: str | None = None) -> bool: ...
+    def remove_source(self, source_id: str) -> bool: ...
+    def sources(self) -> list[SourceRecord]: ...
+    def set_cursor(self, source_id: str, cursor: str) -> None: ...
+    def get_cursor(self, source_id: str) -> str | None: ...
+
+    # outbox
+    def enqueue_alert(self, alert: Alert) -> int | None: ...  # None: this (post, room) already has one
+    def claim_alerts(self, worker: str, *, limit: int = 20, lease: float = 60.0) -> list[OutboxItem]: ...
+    def mark_sent(self, alert_id: int, worker: str, remote_ref: str | None, translated: bool) -> bool: ...
+    def mark_retry(self, alert_id: int, worker: str, error: str, delay: float) -> None: ...
+    def mark_failed(self, alert_id: int, worker: str, error: str) -> None: ...
+    def mark_translated(self, alert_id: int, translation: str) -> None: ...
+    def outbox_counts(self) -> dict[str, int]: ...
+    def alerts_for_room(self, room_id: str, limit: int = 20) -> list[OutboxItem]: ...
+
+    # audit
+    def audit(self, actor: str, action: str, room_id: str | None = None,
+              **detail: Any) -> None: ...
+    def audit_log(self, limit: int = 50) -> list[AuditEntry]: ...
+
+
+class Platform(Protocol):
+    """A place alerts are delivered to (Telegram, Discord, console, webhook)."""
+
+    name: str
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def send(self, room: Room, alert: Alert) -> str | None: ...  # returns a ref for edits
+    async def edit(self, room: Room, ref: str, alert: Alert) -> None: ...
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,191 @@
+"""This module contains the relay: it drains the outbox into the platforms.
+
+Delivery is at-least-once per claim and exactly-once in effect: an alert is marked sent only
+after the platform answered, a worker holds a lease on what it sends, and an alert left in
+'sending' by a dead worker is claimed again only when its lease expires. The one window left
+open is a crash between the platform's answer and `mark_sent`; it is as short as one SQL
+statement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+from bot.errors import DeliveryError, TranslationUnavailable
+from bot.model import Alert, Room
+from bot.ports import OutboxItem, Platform, Store
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "translation unavailable"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def backoff(attempts: int, base: float = 2.0, cap: float = 300.0) -> float:
+    return min(cap, base * 2 ** max(0, attempts - 1))
+
+
+class Relay:
+    """Claims due alerts, translates them within a bounded wait, sends, records the result."""
+
+    def __init__(
+        self,
+        store: Store,
+        platforms: Mapping[str, Platform],
+        translator: object | None = None,
+        *,
+        worker: str | None = None,
+        alert_wait: float = 5.0,
+        lease: float = 120.0,
+        max_attempts: int = 10,
+    ) -> None:
+        self.store = store
+        self.platforms = platforms
+        self.translator = translator
+        self.worker = worker or worker_name()
+        self.alert_wait = alert_wait
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self._late: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+        self.delivered = 0
+
+    async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
+        """Deliver until `stop` is set; a new alert sets `wake` to skip the idle wait."""
+        while not stop.is_set():
+            try:
+                done = await self.deliver_due()
+            except Exception:  # the relay must outlive any single bad alert or store hiccup
+                log.exception("relay round failed")
+                done = 0
+            if done == 0:
+                self.wake.clear()
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+                await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+
+    async def deliver_due(self, limit: int = 20) -> int:
+        items = self.store.claim_alerts(self.worker, limit=limit, lease=self.lease)
+        if not items:
+            return 0
+        # Rooms deliver in parallel; alerts to one room keep their order.
+        by_room: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_room.setdefault(item.alert.room_id, []).append(item)
+        await asyncio.gather(*(self._deliver_room(batch) for batch in by_room.values()))
+        return len(items)
+
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Deliver until nothing is due (for the demo and replays), then wait for late edits."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        while loop.time() < end and await self.deliver_due():
+            pass
+        await self.settle(max(0.0, end - loop.time()))
+
+    async def settle(self, timeout: float) -> None:
+        """Wait for late translations to be edited in (bounded)."""
+        if self._late:
+            await asyncio.wait(set(self._late), timeout=timeout)
+
+    async def _deliver_room(self, items: list[OutboxItem]) -> None:
+        for item in items:
+            await self._deliver(item)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        alert = item.alert
+        assert alert.id is not None
+        room = self.store.get_room(alert.room_id)
+        if room is None:
+            self.store.mark_failed(alert.id, self.worker, "room no longer exists")
+            return
+        platform = self.platforms.get(room.platform)
+        if platform is None:
+            # Not lost: the platform may be configured on another worker or after a restart.
+            self.store.mark_retry(alert.id, self.worker, f"platform {room.platform} not running", 60)
+            return
+        alert, pending = await self._translate(alert, room)
+        try:
+            ref = await platform.send(room, alert)
+        except DeliveryError as exc:
+            self._failed(item, str(exc), exc.retry_after, exc.permanent)
+            if pending:
+                pending.cancel()
+            return
+        except Exception as exc:  # an adapter bug must not lose the alert: retry later
+            log.exception("sending alert %s to %s failed", alert.id, room.id)
+            self._failed(item, f"{type(exc).__name__}: {exc}", None, False)
+            if pending:
+                pending.cancel()
+            return
+        self.store.mark_sent(alert.id, self.worker, ref, translated=alert.translation is not None)
+        self.delivered += 1
+        if pending is not None and ref is not None:
+            task = asyncio.create_task(self._edit_late(platform, room, ref, alert, pending))
+            self._late.add(task)
+            task.add_done_callback(self._late.discard)
+
+    def _failed(self, item: OutboxItem, error: str, retry_after: float | None, permanent: bool) -> None:
+        alert_id = item.alert.id
+        assert alert_id is not None
+        if permanent or item.attempts >= self.max_attempts:
+            log.error("alert %s failed for good: %s", alert_id, error)
+            self.store.mark_failed(alert_id, self.worker, error)
+        else:
+            delay = retry_after if retry_after is not None else backoff(item.attempts)
+            log.warning("alert %s will be retried in %.1fs: %s", alert_id, delay, error)
+            self.store.mark_retry(alert_id, self.worker, error, delay)
+
+    async def _translate(self, alert: Alert, room: Room) -> tuple[Alert, asyncio.Task | None]:
+        """Translate within the alert's wait; returns the alert and a task if still running."""
+        source = alert.analysis.lang
+        if alert.translation is not None or not room.language or source == room.language:
+            return alert, None
+        if self.translator is None:
+            return dataclasses.replace(alert, translation_note=f"{UNAVAILABLE}: no translator"), None
+        try:
+            result, task, reason = await self.translator.translate_within(
+                alert.post.text, source, room.language, self.alert_wait
+            )
+        except Exception as exc:  # the translator promises not to raise; be safe anyway
+            log.exception("translator failed")
+            result, task, reason = None, None, str(exc)
+        if result is not None:
+            if result.provider == "none":  # same language after all
+                return alert, None
+            return dataclasses.replace(alert, translation=result.text), None
+        note = UNAVAILABLE + (f" ({reason})" if reason else " (still working, will edit)")
+        return dataclasses.replace(alert, translation_note=note), task
+
+    async def _edit_late(self, platform: Platform, room: Room, ref: str, alert: Alert,
+                         pending: asyncio.Task) -> None:
+        try:
+            result = await pending
+        except (TranslationUnavailable, asyncio.CancelledError):
+            return
+        except Exception:
+            log.exception("late translation failed")
+            return
+        updated = dataclasses.replace(alert, translation=result.text, translation_note=None)
+        try:
+            await platform.edit(room, ref, updated)
+        except Exception:
+            log.warning("could not edit alert %s with its late translation", alert.id, exc_info=True)
+            return
+        assert alert.id is not None
+        self.store.mark_translated(alert.id, result.text)
+
+    async def aclose(self) -> None:
+        for task in list(self._late):
+            task.cancel()
+        if self._late:
+            await asyncio.gather(*self._late, return_exceptions=True)

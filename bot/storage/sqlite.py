@@ -1,0 +1,494 @@
+"""This module contains the SQLite store, the embedded default engine.
+
+One connection in WAL mode, guarded by a lock because the translator's worker threads write
+the translation cache. Several processes may open the same file: claims on the outbox are
+single UPDATE statements, so two workers never send the same alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.codec import alert_from_json, alert_to_json, parse_date
+from bot.errors import ConfigError
+from bot.model import Alert, Analysis, Post, Room, Subscription, utcnow
+from bot.ports import (
+    AuditEntry,
+    Keyword,
+    OutboxItem,
+    SaveResult,
+    SourceRecord,
+    StoredPost,
+)
+from bot.storage.migrate import migrations
+
+log = logging.getLogger(__name__)
+
+_POST_COLS = (
+    "id, key, source_id, platform, chat, message_id, author, url, origin, date, text, edited, "
+    "lang, lang_confidence, entities, topics"
+)
+
+
+def _now() -> str:
+    return utcnow().isoformat()
+
+
+def _row_to_post(row: sqlite3.Row) -> StoredPost:
+    post = Post(
+        source_id=row["source_id"], platform=row["platform"], chat=row["chat"],
+        message_id=row["message_id"], text=row["text"], date=parse_date(row["date"]),
+        author=row["author"], url=row["url"], edited=bool(row["edited"]), origin=row["origin"],
+    )
+    return StoredPost(
+        id=row["id"], post=post, lang=row["lang"], lang_confidence=row["lang_confidence"],
+        entities=tuple(row["entities"].split()), topics=tuple(row["topics"].split()),
+    )
+
+
+class SQLiteStore:
+    """The Store protocol on one SQLite file (or ':memory:' for throwaway runs)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            parent = Path(self.path).expanduser().resolve().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create the storage folder {parent}: {exc.strerror}") from None
+        try:
+            self._db = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the database {self.path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        self._migrate()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._lock:
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            current = row[0] or 0
+            for version, name, sql in migrations():
+                if version <= current:
+                    continue
+                log.info("applying migration %s", name)
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in _split_sql(sql):
+                        self._db.execute(statement)
+                    self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            )
+
+    def schema_version(self) -> int:
+        return self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes; nested use joins the outer transaction."""
+        with self._lock:
+            if self._depth == 0:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._db.execute("COMMIT")
+
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, args)
+
+    def _bump(self) -> None:
+        self._exec(
+            "INSERT INTO meta(key, value) VALUES('revision', 1) "
+            "ON CONFLICT(key) DO UPDATE SET value = value + 1"
+        )
+
+    def revision(self) -> int:
+        row = self._exec("SELECT value FROM meta WHERE key='revision'").fetchone()
+        return row[0] if row else 0
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass
+            self._db.close()
+
+    # -- posts ----------------------------------------------------------------------------
+
+    def save_post(self, post: Post, analysis: Analysis) -> SaveResult:
+        now = _now()
+        entities = " ".join(analysis.entity_ids)
+        topics = " ".join(analysis.topics)
+        with self.transaction():
+            row = self._exec("SELECT id, text FROM posts WHERE key=?", (post.key,)).fetchone()
+            if row is None:
+                cur = self._exec(
+                    "INSERT INTO posts(key, source_id, platform, chat, message_id, author, url, "
+                    "origin, date, text, edited, lang, lang_confidence, entities, topics, "
+                    "first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (post.key, post.source_id, post.platform, post.chat, post.message_id,
+                     post.author, post.url, post.origin, post.date.isoformat(), post.text,
+                     int(post.edited), analysis.lang, analysis.lang_confidence
+                     if analysis.lang else None, entities, topics, now, now),
+                )
+                post_id = cur.lastrowid
+                new, changed = True, True
+            else:
+                post_id = row["id"]
+                new, changed = False, row["text"] != post.text
+                if changed:
+                    self._exec(
+                        "UPDATE posts SET text=?, edited=1, entities=?, topics=?, lang=?, "
+                        "lang_confidence=?, updated=? WHERE id=?",
+                        (post.text, entities, topics, analysis.lang,
+                         analysis.lang_confidence if analysis.lang else None, now, post_id),
+                    )
+                    self._exec("DELETE FROM mentions WHERE post_id=?", (post_id,))
+            if changed and analysis.mentions:
+                with self._lock:
+                    self._db.executemany(
+                        'INSERT INTO mentions(post_id, entity_id, surface, start, "end") '
+                        "VALUES (?,?,?,?,?)",
+                        [(post_id, m.entity_id, m.surface, m.start, m.end)
+                         for m in analysis.mentions],
+                    )
+        return SaveResult(post_id=post_id, new=new, changed=changed)
+
+    def set_post_language(self, post_id: int, lang: str, confidence: float) -> None:
+        self._exec("UPDATE posts SET lang=?, lang_confidence=? WHERE id=?", (lang, confidence, post_id))
+
+    def get_post(self, key: str) -> StoredPost | None:
+        row = self._exec(f"SELECT {_POST_COLS} FROM posts WHERE key=?", (key,)).fetchone()
+        return _row_to_post(row) if row else None
+
+    def recent_posts(self, *, since: datetime | None = None, limit: int = 200,
+                     before_id: int | None = None) -> list[StoredPost]:
+        return self.search_posts(None, since=since, limit=limit, before_id=before_id)
+
+    def search_posts(self, fts: str | None, *, since: datetime | None = None, limit: int = 200,
+                     before_id: int | None = None) -> list[StoredPost]:
+        """Newest stored first. `fts` is an FTS5 MATCH expression (a prefilter), or None for all."""
+        where, args = [], []
+        if fts:
+            where.append("id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
+            args.append(fts)
+        if since is not None:
+            where.append("date >= ?")
+            args.append(since.astimezone(UTC).isoformat())
+        if before_id is not None:
+            where.append("id < ?")
+            args.append(before_id)
+        sql = f"SELECT {_POST_COLS} FROM posts"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [_row_to_post(r) for r in self._exec(sql, args).fetchall()]
+
+    def count_posts(self) -> int:
+        return self._exec("SELECT COUNT(*) FROM posts").fetchone()[0]
+
+    # -- translation cache ----------------------------------------------------------------
+
+    def get_translation(self, key: str, source: str, target: str) -> str | None:
+        row = self._exec(
+            "SELECT text FROM translations WHERE text_key=? AND source=? AND target=?",
+            (key, source, target),
+        ).fetchone()
+        return row[0] if row else None
+
+    def put_translation(self, key: str, source: str, target: str, text: str, provider: str) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO translations VALUES (?,?,?,?,?,?)",
+            (key, source, target, text, provider, _now()),
+        )
+
+    # -- rooms, subscriptions, keywords, sources --------------------------------------------
+
+    def seed_once(self, kind: str, key: str) -> bool:
+        cur = self._exec("INSERT OR IGNORE INTO seeded(kind, key) VALUES (?,?)", (kind, key))
+        return cur.rowcount == 1
+
+    def upsert_room(self, room: Room, *, keep_language: bool = True) -> Room:
+        now = _now()
+        with self.transaction():
+            existing = self.get_room(room.id)
+            language = existing.language if (existing and keep_language) else room.language
+            self._exec(
+                "INSERT INTO rooms(id, platform, chat, thread, language, created, updated) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET platform=excluded.platform, "
+                "chat=excluded.chat, thread=excluded.thread, language=?, updated=excluded.updated",
+                (room.id, room.platform, room.chat, room.thread, language, now, now, language),
+            )
+            self._bump()
+        return Room(room.id, room.platform, room.chat, room.thread, language)
+
+    @staticmethod
+    def _room(row: sqlite3.Row) -> Room:
+        return Room(row["id"], row["platform"], row["chat"], row["thread"], row["language"])
+
+    def get_room(self, room_id: str) -> Room | None:
+        row = self._exec("SELECT * FROM rooms WHERE id=?", (room_id,)).fetchone()
+        return self._room(row) if row else None
+
+    def find_room(self, platform: str, chat: str, thread: str | None = None) -> Room | None:
+        row = self._exec(
+            "SELECT * FROM rooms WHERE platform=? AND chat=? AND COALESCE(thread,'')=?",
+            (platform, str(chat), thread or ""),
+        ).fetchone()
+        return self._room(row) if row else None
+
+    def rooms(self) -> list[Room]:
+        return [self._room(r) for r in self._exec("SELECT * FROM rooms ORDER BY id").fetchall()]
+
+    def set_room_language(self, room_id: str, language: str) -> None:
+        with self.transaction():
+            self._exec("UPDATE rooms SET language=?, updated=? WHERE id=?", (language, _now(), room_id))
+            self._bump()
+
+    def add_subscription(self, sub: Subscription) -> bool:
+        with self.transaction():
+            cur = self._exec(
+                "INSERT INTO subscriptions(room_id, id, query, paused, created_by, created) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(room_id, id) DO UPDATE SET query=excluded.query",
+                (sub.room_id, sub.id, sub.query, int(sub.paused), sub.created_by, _now()),
+            )
+            self._bump()
+        return cur.rowcount == 1
+
+    def remove_subscription(self, room_id: str, sub_id: str) -> bool:
+        with self.transaction():
+            cur = self._exec("DELETE FROM subscriptions WHERE room_id=? AND id=?", (room_id, sub_id))
+            self._bump()
+        return cur.rowcount == 1
+
+    def set_subscription_paused(self, room_id: str, sub_id: str, paused: bool) -> bool:
+        with self.transaction():
+            cur = self._exec(
+                "UPDATE subscriptions SET paused=? WHERE room_id=? AND id=?",
+                (int(paused), room_id, sub_id),
+            )
+            self._bump()
+        return cur.rowcount == 1
+
+    def subscriptions(self, room_id: str | None = None) -> list[Subscription]:
+        sql = "SELECT * FROM subscriptions"
+        args: tuple[Any, ...] = ()
+        if room_id is not None:
+            sql += " WHERE room_id=?"
+            args = (room_id,)
+        rows = self._exec(sql + " ORDER BY room_id, created, id", args).fetchall()
+        return [Subscription(r["id"], r["room_id"], r["query"], bool(r["paused"]), r["created_by"])
+                for r in rows]
+
+    def add_keyword(self, room_id: str, keyword: str, variants: Sequence[str] = (),
+                    actor: str | None = None) -> bool:
+        with self.transaction():
+            cur = self._exec(
+                "INSERT INTO keywords(room_id, keyword, variants, created_by, created) "
+                "VALUES (?,?,?,?,?) ON CONFLICT(room_id, keyword) DO UPDATE SET variants=excluded.variants",
+                (room_id, keyword, json.dumps(list(variants), ensure_ascii=False), actor, _now()),
+            )
+            self._bump()
+        return cur.rowcount == 1
+
+    def remove_keyword(self, room_id: str, keyword: str) -> bool:
+        with self.transaction():
+            cur = self._exec("DELETE FROM keywords WHERE room_id=? AND keyword=?", (room_id, keyword))
+            self._bump()
+        return cur.rowcount == 1
+
+    def keywords(self, room_id: str | None = None) -> list[Keyword]:
+        sql = "SELECT * FROM keywords"
+        args: tuple[Any, ...] = ()
+        if room_id is not None:
+            sql += " WHERE room_id=?"
+            args = (room_id,)
+        rows = self._exec(sql + " ORDER BY room_id, keyword", args).fetchall()
+        return [Keyword(r["room_id"], r["keyword"], tuple(json.loads(r["variants"]))) for r in rows]
+
+    def add_source(self, source: SourceRecord, actor: str | None = None) -> bool:
+        with self.transaction():
+            cur = self._exec(
+                "INSERT OR IGNORE INTO sources(id, platform, address, name, enabled, added_by, created) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (source.id, source.platform, source.address, source.name, int(source.enabled),
+                 actor, _now()),
+            )
+            self._bump()
+        return cur.rowcount == 1
+
+    def remove_source(self, source_id: str) -> bool:
+        with self.transaction():
+            cur = self._exec("DELETE FROM sources WHERE id=?", (source_id,))
+            self._bump()
+        return cur.rowcount == 1
+
+    def sources(self) -> list[SourceRecord]:
+        rows = self._exec("SELECT * FROM sources ORDER BY id").fetchall()
+        return [SourceRecord(r["id"], r["platform"], r["address"], r["name"], bool(r["enabled"]),
+                             r["cursor"]) for r in rows]
+
+    def set_cursor(self, source_id: str, cursor: str) -> None:
+        self._exec("UPDATE sources SET cursor=? WHERE id=?", (cursor, source_id))
+
+    def get_cursor(self, source_id: str) -> str | None:
+        row = self._exec("SELECT cursor FROM sources WHERE id=?", (source_id,)).fetchone()
+        return row[0] if row else None
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def enqueue_alert(self, alert: Alert) -> int | None:
+        with self.transaction():
+            cur = self._exec(
+                "INSERT OR IGNORE INTO alerts(dedup_key, post_key, room_id, subscription_id, "
+                "payload, created) VALUES (?,?,?,?,?,?)",
+                (alert.dedup_key, alert.post.key, alert.room_id, alert.subscription_id,
+                 alert_to_json(alert), _now()),
+            )
+            if cur.rowcount != 1:
+                return None
+            alert_id = cur.lastrowid
+            self._exec("INSERT INTO outbox(alert_id) VALUES (?)", (alert_id,))
+        return alert_id
+
+    def _items(self, where: str, args: Sequence[Any], limit: int) -> list[OutboxItem]:
+        rows = self._exec(
+            "SELECT a.id, a.payload, o.state, o.attempts, o.remote_ref, o.translated, o.last_error "
+            f"FROM alerts a JOIN outbox o ON o.alert_id = a.id WHERE {where} LIMIT ?",
+            (*args, limit),
+        ).fetchall()
+        return [OutboxItem(alert_from_json(r["payload"], r["id"]), r["state"], r["attempts"],
+                           r["remote_ref"], bool(r["translated"]), r["last_error"]) for r in rows]
+
+    def claim_alerts(self, worker: str, *, limit: int = 20, lease: float = 60.0) -> list[OutboxItem]:
+        """Lease due alerts to `worker`. A 'sending' row whose lease ran out is due again:
+        its worker died mid-send."""
+        now = time.time()
+        with self.transaction():
+            self._exec(
+                "UPDATE outbox SET state='sending', lease_owner=?, lease_until=?, "
+                "attempts=attempts+1 WHERE alert_id IN (SELECT alert_id FROM outbox WHERE "
+                "(state='pending' AND next_at<=?) OR (state='sending' AND lease_until<?) "
+                "ORDER BY alert_id LIMIT ?)",
+                (worker, now + lease, now, now, limit),
+            )
+            return self._items(
+                "o.state='sending' AND o.lease_owner=? AND o.lease_until=? ORDER BY a.id",
+                (worker, now + lease), limit,
+            )
+
+    def mark_sent(self, alert_id: int, worker: str, remote_ref: str | None, translated: bool) -> bool:
+        cur = self._exec(
+            "UPDATE outbox SET state='sent', remote_ref=?, translated=?, sent_at=?, "
+            "lease_owner=NULL, lease_until=NULL, last_error=NULL "
+            "WHERE alert_id=? AND lease_owner=? AND state='sending'",
+            (remote_ref, int(translated), _now(), alert_id, worker),
+        )
+        return cur.rowcount == 1
+
+    def mark_retry(self, alert_id: int, worker: str, error: str, delay: float) -> None:
+        self._exec(
+            "UPDATE outbox SET state='pending', next_at=?, last_error=?, lease_owner=NULL, "
+            "lease_until=NULL WHERE alert_id=? AND lease_owner=?",
+            (time.time() + delay, error[:500], alert_id, worker),
+        )
+
+    def mark_failed(self, alert_id: int, worker: str, error: str) -> None:
+        self._exec(
+            "UPDATE outbox SET state='failed', last_error=?, lease_owner=NULL, lease_until=NULL "
+            "WHERE alert_id=? AND lease_owner=?",
+            (error[:500], alert_id, worker),
+        )
+
+    def mark_translated(self, alert_id: int, translation: str) -> None:
+        with self.transaction():
+            row = self._exec("SELECT payload FROM alerts WHERE id=?", (alert_id,)).fetchone()
+            if row is None:
+                return
+            payload = json.loads(row[0])
+            payload["translation"] = translation
+            payload["translation_note"] = None
+            self._exec("UPDATE alerts SET payload=? WHERE id=?",
+                       (json.dumps(payload, ensure_ascii=False), alert_id))
+            self._exec("UPDATE outbox SET translated=1 WHERE alert_id=?", (alert_id,))
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self._exec("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()
+        counts = {"pending": 0, "sending": 0, "sent": 0, "failed": 0}
+        counts.update({r[0]: r[1] for r in rows})
+        return counts
+
+    def alerts_for_room(self, room_id: str, limit: int = 20) -> list[OutboxItem]:
+        return self._items("a.room_id=? ORDER BY a.id DESC", (room_id,), limit)
+
+    # -- audit ----------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, room_id: str | None = None, **detail: Any) -> None:
+        self._exec(
+            "INSERT INTO audit(at, actor, room_id, action, detail) VALUES (?,?,?,?,?)",
+            (_now(), actor, room_id, action, json.dumps(detail, ensure_ascii=False, default=str)),
+        )
+
+    def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        rows = self._exec("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        return [AuditEntry(parse_date(r["at"]), r["actor"], r["room_id"], r["action"],
+                           json.loads(r["detail"])) for r in rows]
+
+
+def _split_sql(sql: str) -> list[str]:
+    """Split a migration into statements; trigger bodies keep their inner semicolons."""
+    statements, buf = [], []
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if not buf and (not stripped or stripped.startswith("--")):
+            continue
+        buf.append(line)
+        text = "\n".join(buf)
+        if stripped.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buf = []
+    if "".join(buf).strip():
+        statements.append("\n".join(buf))
+    return statements
+
+
+def open_store(path: str | Path) -> SQLiteStore:
+    """Open the store named by the config; '~' and env vars in the path are expanded."""
+    return SQLiteStore(os.path.expandvars(os.path.expanduser(str(path))))

@@ -1,0 +1,150 @@
+"""This module contains the moderator commands for keywords, sources and the room language."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+from bot.errors import TranslationUnavailable
+from bot.ports import SourceRecord
+from bot.render import LANGUAGE_NAMES
+from handlers.context import Services
+from handlers.guards import NOT_ALLOWED, moderator_only
+from handlers.request import Reply, Request, refuse
+
+log = logging.getLogger(__name__)
+
+_SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+SOURCE_KINDS = ("telegram", "discord", "telegram_public", "rss")
+KEYWORDS_USAGE = ("Usage: /keywords list | /keywords add <word or phrase> | "
+                  "/keywords keep <keyword> [variant ...] | /keywords remove <keyword>")
+
+
+async def _propose(svc: Services, keyword: str, room_language: str) -> dict[str, str]:
+    """Translations of a keyword into the watched languages, via the translation layer."""
+    if svc.translator is None:
+        return {}
+    targets = [lang for lang in svc.watched_languages if lang != room_language]
+
+    async def one(lang: str) -> tuple[str, str | None]:
+        try:
+            result = await asyncio.wait_for(svc.translator.translate(keyword, room_language, lang), 8)
+        except (TranslationUnavailable, TimeoutError):
+            return lang, None
+        text = result.text.strip()
+        return lang, text if text and text.lower() != keyword.lower() else None
+
+    found = await asyncio.gather(*(one(lang) for lang in targets))
+    return {lang: text for lang, text in found if text}
+
+
+async def keywords(req: Request, svc: Services) -> Reply:
+    """Manage this room's keywords: /keywords add|keep|remove|list."""
+    verb, _, rest = req.args.strip().partition(" ")
+    rest = rest.strip().strip('"')
+    verb = verb.lower() or "list"
+    if verb == "list":
+        room = svc.room_for(req.platform, req.chat, req.thread)
+        items = svc.store.keywords(room.id) if room else []
+        if not items:
+            return Reply("No keywords. Add one with /keywords add <word>.")
+        lines = [f"• {k.keyword}" + (f" ({', '.join(k.variants)})" if k.variants else "")
+                 for k in items]
+        return Reply("Keywords:\n" + "\n".join(lines))
+    if verb not in ("add", "keep", "remove") or not rest:
+        return refuse(KEYWORDS_USAGE)
+    if not req.is_moderator:
+        return refuse(NOT_ALLOWED)
+    room = svc.ensure_room(req.platform, req.chat, req.thread)
+    if verb == "remove":
+        if not svc.store.remove_keyword(room.id, rest):
+            return refuse(f"No keyword {rest!r} here.")
+        svc.store.audit(req.actor, "keyword.remove", room.id, keyword=rest)
+        svc.pipeline.reload()
+        return Reply(f"Removed keyword {rest!r}.")
+    if verb == "add":
+        if len(rest) > 100:
+            return refuse("A keyword is at most 100 characters.")
+        svc.store.add_keyword(room.id, rest, (), req.actor)
+        svc.store.audit(req.actor, "keyword.add", room.id, keyword=rest)
+        svc.pipeline.reload()
+        proposals = await _propose(svc, rest, room.language)
+        svc.proposals[(room.id, rest.lower())] = proposals
+        if not proposals:
+            return Reply(f"Added keyword {rest!r} (no translations proposed: translator unavailable).")
+        shown = ", ".join(f"{lang}: {text}" for lang, text in proposals.items())
+        return Reply(f"Added keyword {rest!r}. Proposed translations: {shown}.\n"
+                     f"Keep all with /keywords keep {rest}, or name the ones to keep: "
+                     f"/keywords keep {rest} <variant> ...; anything not kept is dropped.")
+    # keep: store chosen (or all proposed) variants with the keyword
+    known = {k.keyword.lower(): k for k in svc.store.keywords(room.id)}
+    keyword, chosen = _split_keep(rest, known)
+    if keyword is None:
+        return refuse(f"No keyword at the start of {rest!r}: add it first with /keywords add.")
+    proposed = svc.proposals.pop((room.id, keyword.lower()), {})
+    variants = chosen or list(proposed.values())
+    if not variants:
+        return refuse(f"Nothing to keep for {keyword!r}: name the variants, e.g. "
+                      f"/keywords keep {keyword} <variant> ...")
+    svc.store.add_keyword(room.id, known[keyword.lower()].keyword, variants, req.actor)
+    svc.store.audit(req.actor, "keyword.keep", room.id, keyword=keyword, variants=variants)
+    svc.pipeline.reload()
+    return Reply(f"Keyword {keyword!r} now also matches: {', '.join(variants)}.")
+
+
+def _split_keep(rest: str, known: dict) -> tuple[str | None, list[str]]:
+    """Find the longest stored keyword that `rest` starts with; the remainder are variants."""
+    lowered = rest.lower()
+    for kw in sorted(known, key=len, reverse=True):
+        if lowered == kw or lowered.startswith(kw + " "):
+            return known[kw].keyword, rest[len(kw):].split()
+    return None, []
+
+
+async def sources(req: Request, svc: Services) -> Reply:
+    """Manage monitored sources: /sources list | add <id> <kind> <address> | remove <id>."""
+    parts = req.args.split()
+    verb = parts[0].lower() if parts else "list"
+    if verb == "list":
+        items = svc.store.sources()
+        if not items:
+            return Reply("No sources. Add one with /sources add <id> <kind> <address>.")
+        health = svc.health().get("sources", {})
+        lines = []
+        for s in items:
+            state = health.get(s.id, {})
+            status = "" if not state else (" ✓" if state.get("ok") else f" ✗ {state.get('last_error')}")
+            lines.append(f"• {s.id} [{s.platform}] {s.address}{'' if s.enabled else ' (disabled)'}{status}")
+        return Reply("Sources:\n" + "\n".join(lines))
+    if not req.is_moderator:
+        return refuse(NOT_ALLOWED)
+    if verb == "add":
+        if len(parts) != 4 or parts[2] not in SOURCE_KINDS or not _SOURCE_ID_RE.match(parts[1]):
+            return refuse("Usage: /sources add <id> <kind> <address>; kind is one of "
+                          + ", ".join(SOURCE_KINDS) + " (e.g. /sources add rybar telegram_public rybar)")
+        record = SourceRecord(parts[1], parts[2], parts[3].removeprefix("@"))
+        if not svc.store.add_source(record, req.actor):
+            return refuse(f"A source {parts[1]} exists already.")
+        svc.store.audit(req.actor, "source.add", None, id=record.id, kind=record.platform,
+                        address=record.address)
+        return Reply(f"Added source {record.id} ({record.platform} {record.address}).")
+    if verb == "remove" and len(parts) == 2:
+        if not svc.store.remove_source(parts[1]):
+            return refuse(f"No source {parts[1]}.")
+        svc.store.audit(req.actor, "source.remove", None, id=parts[1])
+        return Reply(f"Removed source {parts[1]}.")
+    return refuse("Usage: /sources list | /sources add <id> <kind> <address> | /sources remove <id>")
+
+
+@moderator_only
+async def lang(req: Request, svc: Services) -> Reply:
+    """Set the language alerts are translated into here: /lang <code>."""
+    code = req.args.strip().lower()
+    if not re.fullmatch(r"[a-z]{2,3}", code) or code == "und":
+        names = ", ".join(sorted(c for c in LANGUAGE_NAMES if c != "und"))
+        return refuse(f"Usage: /lang <code>, a two-letter language code ({names}).")
+    room = svc.ensure_room(req.platform, req.chat, req.thread)
+    svc.store.set_room_language(room.id, code)
+    svc.store.audit(req.actor, "lang", room.id, language=code, previous=room.language)
+    return Reply(f"Alerts here will be translated into {LANGUAGE_NAMES.get(code, code)} ({code}).")

@@ -1,0 +1,91 @@
+"""This module contains the informational commands: start, help, status and test."""
+
+from __future__ import annotations
+
+import time
+
+from bot.model import Post
+from bot.render import language_name
+from handlers.context import Services
+from handlers.request import Reply, Request, refuse
+
+MAX_TEST_TEXT = 4096
+
+
+async def start(req: Request, svc: Services) -> Reply:
+    """Introduce the bot and list the commands."""
+    from handlers import help_text
+
+    return Reply("wirewatch monitors news channels in many languages and relays matching posts "
+                 "here, translated.\n\n" + help_text())
+
+
+async def help_(req: Request, svc: Services) -> Reply:
+    """List the commands and the query language."""
+    from handlers import help_text
+
+    return Reply(help_text())
+
+
+def _ago(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+
+
+async def status(req: Request, svc: Services) -> Reply:
+    """Show the health of sources, outbox and translation."""
+    counts = svc.store.outbox_counts()
+    health = svc.health()
+    lines = [
+        f"Up {_ago(time.time() - svc.started)}; {svc.store.count_posts()} posts stored.",
+        "Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+    ]
+    room = svc.room_for(req.platform, req.chat, req.thread)
+    if room:
+        subs = svc.store.subscriptions(room.id)
+        active = sum(1 for s in subs if not s.paused)
+        lines.append(f"This room: {room.id}, language {room.language}, "
+                     f"{active} active / {len(subs)} subscriptions.")
+    for name, state in sorted(health.get("platforms", {}).items()):
+        lines.append(f"Platform {name}: {state}")
+    for source_id, state in sorted(health.get("sources", {}).items()):
+        ok = "ok" if state.get("ok") else f"failing: {state.get('last_error') or 'not polled yet'}"
+        extra = f", backing off until {state['backoff_until']}" if state.get("backoff_until") else ""
+        lines.append(f"Source {source_id}: {ok}, {state.get('posts', 0)} posts{extra}")
+    for provider, state in health.get("translation", {}).items():
+        lines.append(f"Translator {provider}: {state}")
+    if not health.get("translation"):
+        lines.append("Translator: none configured")
+    return Reply("\n".join(lines))
+
+
+async def test(req: Request, svc: Services) -> Reply:
+    """Dry-run a text: which entities, topics and subscriptions it would hit."""
+    text = req.args.strip()
+    if not text:
+        return refuse("Usage: /test <text>")
+    if len(text) > MAX_TEST_TEXT:
+        return refuse(f"Text too long for /test (at most {MAX_TEST_TEXT} characters).")
+    post = Post(source_id="test", platform=req.platform, chat=req.chat, message_id="0", text=text)
+    analysis, matches = svc.pipeline.analyzer.analyze(post, detect=True)
+    names = []
+    for m in analysis.mentions:
+        name = svc.watchlist[m.entity_id].name if m.entity_id in svc.watchlist else m.entity_id
+        names.append(f"{name} («{m.surface}»)")
+    room = svc.room_for(req.platform, req.chat, req.thread)
+    here = [sub for room_id, sub in matches if room and room_id == room.id]
+    elsewhere = sorted({room_id for room_id, _ in matches if not room or room_id != room.id})
+    lines = [
+        f"Language: {language_name(analysis.lang)} ({analysis.lang}, {analysis.lang_confidence:.2f})",
+        "Entities: " + (", ".join(names) or "none"),
+        "Topics: " + (", ".join(analysis.topics) or "none"),
+        "Subscriptions here: " + (", ".join(here) or "none"),
+    ]
+    if elsewhere:
+        lines.append("Would also alert rooms: " + ", ".join(elsewhere))
+    lines.append("(dry run: nothing was stored or sent)")
+    return Reply("\n".join(lines))
