@@ -1,0 +1,89 @@
+"""This module contains a circuit breaker that rests a failing translation provider.
+
+After `failures` consecutive failures the breaker opens and `allow()` says no for `cooldown`
+seconds; then it half-opens: one trial call goes through, and its verdict closes the
+breaker or opens it for another cooldown. It is used from the event loop thread only.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
+
+State = Literal["closed", "open", "half-open"]
+
+
+class CircuitBreaker:
+    """Counts consecutive failures of one provider and decides whether to try it."""
+
+    def __init__(
+        self,
+        failures: int,
+        cooldown: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if failures < 1 or cooldown <= 0:
+            raise ValueError("failures must be >= 1 and cooldown > 0")
+        self.threshold = failures
+        self.cooldown = cooldown
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self.failures = 0  # consecutive
+        self.last_reason: str | None = None
+        self._open_until: float | None = None  # monotonic
+        self._trial = False  # a half-open trial call is in flight
+
+    @property
+    def state(self) -> State:
+        if self._open_until is None:
+            return "closed"
+        if self._trial or self._clock() >= self._open_until:
+            return "half-open"
+        return "open"
+
+    def allow(self) -> bool:
+        """May a call go to the provider now? A True in half-open state is the one trial."""
+        state = self.state
+        if state == "closed":
+            return True
+        if state == "half-open" and not self._trial:
+            self._trial = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self.last_reason = None
+        self._open_until = None
+        self._trial = False
+
+    def failure(self, reason: str) -> bool:
+        """Record a failed call; return True if this (re)opened the breaker."""
+        self.failures += 1
+        self.last_reason = reason
+        if self._trial or self.failures >= self.threshold:
+            self._open_until = self._clock() + self.cooldown
+            self._trial = False
+            return True
+        return False
+
+    def release(self) -> None:
+        """A call allowed by `allow()` ended without a verdict (cancelled, or not the
+        provider's fault): let the next caller make the trial."""
+        self._trial = False
+
+    def describe(self) -> str:
+        """'ok', or why and until when the provider is skipped."""
+        state = self.state
+        if state == "closed":
+            return "ok"
+        why = f"{self.failures} failure{'s' if self.failures != 1 else ''}: {self.last_reason}"
+        if state == "half-open":
+            return f"half-open, trying again ({why})"
+        assert self._open_until is not None
+        wall = self._wall_clock() + (self._open_until - self._clock())
+        return f"open until {datetime.fromtimestamp(wall):%H:%M:%S} ({why})"

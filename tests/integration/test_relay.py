@@ -1,0 +1,183 @@
+"""The relay against the real store, the real Translator over a loopback LibreTranslate, and
+the console platform (a real platform that prints)."""
+
+import asyncio
+import io
+
+import pytest
+from rich.console import Console
+
+from bot.errors import DeliveryError
+from bot.model import Alert, Analysis, Post, Room
+from bot.pipeline.translate import Translator
+from bot.platforms.console import ConsolePlatform
+from bot.relay import Relay
+from bot.render import Renderer
+from bot.settings import TranslationProvider, TranslationSettings
+from bot.storage.sqlite import SQLiteStore
+from tests.fakes.libretranslate import FakeLibreTranslate, unused_port
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SQLiteStore(tmp_path / "relay.db")
+    s.upsert_room(Room("newsroom", "console", "newsroom", None, "en"))
+    yield s
+    s.close()
+
+
+def console_platform():
+    out = io.StringIO()
+    return ConsolePlatform(Renderer(), Console(file=out, width=120, color_system=None)), out
+
+
+def enqueue(store, mid="1", text="Северокорейские войска в Курской области", lang="ru"):
+    post = Post(source_id="gur", platform="telegram", chat="-1001", message_id=mid, text=text)
+    return store.enqueue_alert(Alert(post, "newsroom", "nk-kursk", Analysis(lang=lang, lang_confidence=0.9)))
+
+
+def translator(url, **kw):
+    settings = TranslationSettings(providers=[TranslationProvider(name="libre", url=url)],
+                                   timeout=kw.pop("timeout", 2.0), retries=0, **kw)
+    return Translator(settings)
+
+
+async def test_alert_is_translated_sent_and_marked(store):
+    platform, out = console_platform()
+    async with FakeLibreTranslate() as fake:
+        tr = translator(fake.url)
+        relay = Relay(store, {"console": platform}, tr, worker="w", alert_wait=2)
+        enqueue(store)
+        assert await relay.deliver_due() == 1
+        await tr.aclose()
+    assert store.outbox_counts()["sent"] == 1
+    text = out.getvalue()
+    assert "[en] СЕВЕРОКОРЕЙСКИЕ" in text and "nk-kursk" in text
+    assert platform.sent[0].translation.startswith("[en]")
+
+
+async def test_unreachable_translator_still_relays_with_note(store):
+    platform, out = console_platform()
+    tr = translator(f"http://127.0.0.1:{unused_port()}/")
+    relay = Relay(store, {"console": platform}, tr, worker="w", alert_wait=2)
+    enqueue(store)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await relay.deliver_due()
+    assert loop.time() - started < 2
+    await tr.aclose()
+    assert store.outbox_counts()["sent"] == 1
+    assert "translation unavailable" in out.getvalue()
+
+
+async def test_slow_translation_sends_original_then_edits_in_place(store):
+    platform, out = console_platform()
+    async with FakeLibreTranslate(latency=0.6) as fake:
+        tr = translator(fake.url, timeout=3.0)
+        relay = Relay(store, {"console": platform}, tr, worker="w", alert_wait=0.2)
+        aid = enqueue(store)
+        await relay.deliver_due()
+        first = platform.sent[0]
+        assert first.translation is None and "will edit" in first.note
+        await relay.settle(5)
+        await tr.aclose()
+    assert "translation arrived" in out.getvalue()
+    [item] = store.alerts_for_room("newsroom")
+    assert item.alert.id == aid and item.translated and item.alert.translation.startswith("[en]")
+
+
+async def test_same_language_needs_no_translator(store):
+    platform, _ = console_platform()
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    enqueue(store, text="North Korean troops in Kursk", lang="en")
+    await relay.deliver_due()
+    assert platform.sent[0].translation is None and platform.sent[0].note is None
+
+
+class FlakyPlatform:
+    """A platform that refuses the first sends the way a rate-limited API does."""
+
+    name = "console"
+
+    def __init__(self, failures):
+        self.failures = list(failures)
+        self.delivered = []
+
+    async def start(self):
+        pass
+
+    async def stop(self):
+        pass
+
+    async def send(self, room, alert):
+        if self.failures:
+            raise self.failures.pop(0)
+        self.delivered.append(alert.post.message_id)
+        return str(len(self.delivered))
+
+    async def edit(self, room, ref, alert):
+        pass
+
+
+async def test_rate_limited_send_is_retried_not_lost(store):
+    platform = FlakyPlatform([DeliveryError("429", retry_after=0.05)])
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    enqueue(store, lang="en")
+    await relay.deliver_due()
+    assert platform.delivered == [] and store.outbox_counts()["pending"] == 1
+    await asyncio.sleep(0.1)
+    await relay.deliver_due()
+    assert platform.delivered == ["1"] and store.outbox_counts()["sent"] == 1
+
+
+async def test_permanent_refusal_is_recorded_as_failed(store):
+    platform = FlakyPlatform([DeliveryError("forbidden", permanent=True)])
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    enqueue(store, lang="en")
+    await relay.deliver_due()
+    assert store.outbox_counts()["failed"] == 1
+
+
+async def test_unexpected_adapter_error_keeps_alert(store):
+    platform = FlakyPlatform([RuntimeError("boom")])
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    enqueue(store, lang="en")
+    await relay.deliver_due()
+    assert store.outbox_counts()["pending"] == 1
+
+
+async def test_restart_after_crash_delivers_each_alert_once(store, tmp_path):
+    # A worker claimed two alerts and died before sending: its lease expires, a new worker
+    # sends both, once; an alert already sent is never sent again.
+    enqueue(store, "1", lang="en")
+    enqueue(store, "2", lang="en")
+    enqueue(store, "3", lang="en")
+    store.claim_alerts("dead", limit=2, lease=0.05)
+    platform = FlakyPlatform([])
+    relay = Relay(store, {"console": platform}, None, worker="new")
+    await relay.deliver_due()
+    assert platform.delivered == ["3"]
+    await asyncio.sleep(0.1)
+    await relay.deliver_due()
+    await relay.deliver_due()
+    assert sorted(platform.delivered) == ["1", "2", "3"]
+    reopened = SQLiteStore(tmp_path / "relay.db")
+    again = Relay(reopened, {"console": platform}, None, worker="after-restart")
+    assert await again.deliver_due() == 0
+    reopened.close()
+
+
+async def test_run_loop_stops_promptly(store):
+    platform = FlakyPlatform([])
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop, idle=5))
+    enqueue(store, lang="en")
+    relay.wake.set()
+    for _ in range(100):
+        if platform.delivered:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    assert platform.delivered == ["1"]
