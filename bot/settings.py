@@ -43,6 +43,7 @@ class DiscordSettings(_Model):
     gateway_url: str | None = None  # test/debug: a local fake gateway
     guild_id: int | None = None  # sync slash commands to this guild (instant) instead of globally
     moderator_role: str | None = None
+    ready_timeout: float = Field(2.0, gt=0, le=60)  # discord.py's guild_ready_timeout; tests lower it
 
 
 class TranslationProvider(_Model):

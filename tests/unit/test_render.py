@@ -1,0 +1,80 @@
+from datetime import UTC, datetime
+
+import discord
+
+from bot.model import Alert, Analysis, Mention, Post
+from bot.platforms.discord_render import TOTAL_LIMIT, alert_embed, safe
+from bot.platforms.telegram_render import LIMIT, alert_html, reply_html
+from bot.render import EntityLabel, Renderer, post_link, truncate
+from handlers.request import Item, Reply
+
+RENDERER = Renderer({
+    "north_korea": EntityLabel("north_korea", "North Korea", "NorthKorea"),
+    "kursk": EntityLabel("kursk", "Kursk", "Kursk"),
+})
+
+
+def make_alert(text="КНДР отправила войска в Курскую область", translation=None, **post_kw):
+    post = Post(source_id="gur", platform="telegram", chat="-1001234", message_id="42", text=text,
+                date=datetime(2024, 11, 4, 18, 0, tzinfo=UTC), **post_kw)
+    analysis = Analysis(mentions=(Mention("north_korea", "КНДР", 0, 4), Mention("kursk", "Курскую", 25, 32)),
+                        topics=("conflict",), lang="ru", lang_confidence=0.99)
+    return Alert(post, "newsroom", "nk-kursk", analysis, translation=translation)
+
+
+def test_private_channel_link_form():
+    assert post_link(make_alert().post) == "https://t.me/c/1234/42"
+
+
+def test_truncate_cuts_at_word_and_marks():
+    out = truncate("alpha beta gamma delta", 14)
+    assert out == "alpha beta…" and len(out) <= 14
+
+
+def test_telegram_html_has_translation_original_entities_hashtags_link():
+    html = alert_html(RENDERER.view(make_alert(translation="North Korea sent troops to Kursk")))
+    assert html.index("North Korea sent troops") < html.index("<blockquote expandable>")
+    assert "Russian (ru)" in html
+    assert "North Korea, Kursk" in html and "#NorthKorea #Kursk" in html
+    assert "nk-kursk" in html
+    assert '<a href="https://t.me/c/1234/42">' in html
+
+
+def test_telegram_html_escapes_hostile_text():
+    hostile = '<script>alert(1)</script> <b>fake</b> <a href="http://evil">x</a> &amp;'
+    html = alert_html(RENDERER.view(make_alert(text=hostile)))
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert '<a href="http://evil">' not in html
+    assert "&amp;amp;" in html
+
+
+def test_telegram_html_stays_under_limit_and_keeps_link():
+    long = ("Северокорейские войска <b> " * 400) + "\u200b" * 500
+    html = alert_html(RENDERER.view(make_alert(text=long, translation="North Korean troops " * 300)))
+    assert len(html) <= LIMIT
+    assert html.rstrip().endswith("Original post</a>")
+    assert "…" in html
+
+
+def test_reply_html_escapes_and_links():
+    html = reply_html(Reply("found <2>", items=(Item("A & B", "body", "https://t.me/x/1", "meta"),)))
+    assert "found &lt;2&gt;" in html and '<a href="https://t.me/x/1">A &amp; B</a>' in html
+
+
+def test_discord_safe_text_never_pings_or_formats():
+    text = safe("@everyone @here <@&123> <@456> **bold** [click](http://evil)")
+    assert "@everyone" not in text and "@here" not in text
+    assert "<@&123>" not in text and "<@456>" not in text
+    assert "**bold**" not in text
+    assert "[click](http://evil)" not in text
+
+
+def test_discord_embed_fields_and_limits():
+    alert = make_alert(text="Курская область " * 800, translation="Kursk region " * 900)
+    embed = alert_embed(RENDERER.view(alert))
+    assert len(embed) <= TOTAL_LIMIT
+    assert len(embed.description) <= 4096
+    names = [f.name for f in embed.fields]
+    assert names[:1] == ["Original"] and "Entities" in names and "Subscription" in names
+    assert embed.url == "https://t.me/c/1234/42"
+    assert isinstance(embed.colour, discord.Colour)
