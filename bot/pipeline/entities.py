@@ -1,0 +1,395 @@
+"""This module contains the entity watchlist and the tagger that finds its entities in posts.
+
+The watchlist (``config/entities.yaml``) lists people, places, organisations and countries with
+aliases per language, written in the pattern language of `bot.pipeline.inflection` so one line
+covers every case ending. Loading expands all aliases to folded keys and rejects conflicts.
+
+The tagger runs one Aho-Corasick pass (pyahocorasick) over the folded text, so its cost grows
+with the text, not with the watchlist; each hit then passes cheap checks (word boundaries, case
+for case-sensitive aliases) and overlaps are resolved longest-first.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+
+import config
+from bot.errors import ConfigError
+from bot.model import Mention
+from bot.pipeline.inflection import (
+    PatternError,
+    SuffixClass,
+    Suffixes,
+    display_form,
+    expand,
+)
+from bot.text import Folded, fold, fold_word, nfc
+
+log = logging.getLogger(__name__)
+
+ENTITY_TYPES = ("person", "place", "organisation", "country")
+BUNDLED_PATH = Path(config.__file__).parent / "entities.yaml"
+
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+_HASHTAG_RE = re.compile(r"^[^\W_][\w]*$")
+_APOSTROPHES = ("'", "\u2019")
+_ENTITY_KEYS = {"id", "type", "name", "hashtag", "aliases", "not_in"}
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One watched entity; `aliases` holds readable forms per language ('Зеленский', 'US')."""
+
+    id: str
+    type: str
+    name: str
+    aliases: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
+    tag: str | None = None  # explicit hashtag, when the name does not make a good one
+
+    @property
+    def hashtag(self) -> str:
+        """The entity as a Telegram hashtag body: 'North Korea' -> 'NorthKorea'."""
+        if self.tag:
+            return self.tag
+        return "".join(w[:1].upper() + w[1:] for w in re.findall(r"[^\W_]+", self.name))
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one folded key means: an alias form of an entity, or a phrase that blocks one."""
+
+    entity_id: str
+    alias: str  # the alias as written in the watchlist, for error messages and debugging
+    lang: str
+    surface_len: int
+    open: bool
+    case: tuple[tuple[int, bool], ...] | None
+    block: bool = False
+
+
+class _Problems:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, message: str) -> None:
+        self.items.append(f"{self.source}: {message}")
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        more = f" (and {len(self.items) - 1} more problems)" if len(self.items) > 1 else ""
+        raise ConfigError(first + more, list(self.items))
+
+
+class Watchlist:
+    """The entities to tag, with every alias expanded to folded keys."""
+
+    def __init__(self, entities: list[Entity], rules: dict[str, Rule], source: str = "<watchlist>"):
+        self._entities = {e.id: e for e in entities}
+        self._rules = rules
+        self.source = source
+
+    # -- loading -------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Watchlist:
+        """Read a watchlist file; None means the bundled ``config/entities.yaml``."""
+        path = Path(path) if path is not None else BUNDLED_PATH
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read watchlist {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"watchlist {path} is not UTF-8 text") from None
+        return cls.parse(text, str(path))
+
+    @classmethod
+    def parse(cls, text: str, source: str = "<watchlist>") -> Watchlist:
+        """Build a watchlist from YAML text; `source` names it in error messages."""
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
+        return cls.from_data(data, source)
+
+    @classmethod
+    def from_data(cls, data: Any, source: str = "<watchlist>") -> Watchlist:
+        problems = _Problems(source)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping with `entities:`")
+        for key in data:
+            if key not in ("version", "suffixes", "entities"):
+                problems.add(f"unknown top-level key {key!r}")
+        suffixes = _load_suffixes(data.get("suffixes") or {}, problems)
+        raw_entities = data.get("entities")
+        if not isinstance(raw_entities, list) or not raw_entities:
+            problems.add("`entities:` must be a non-empty list")
+            problems.raise_if_any()
+        entities: list[Entity] = []
+        rules: dict[str, Rule] = {}
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_entities):
+            entity = _load_entity(raw, index, suffixes, problems, rules)
+            if entity is None:
+                continue
+            if entity.id in seen:
+                problems.add(f"duplicate entity id {entity.id!r} (entry {index + 1})")
+                continue
+            seen.add(entity.id)
+            entities.append(entity)
+        problems.raise_if_any()
+        log.debug("watchlist %s: %d entities, %d keys", source, len(entities), len(rules))
+        return cls(entities, rules, source)
+
+    # -- access --------------------------------------------------------------------------------
+
+    def __getitem__(self, entity_id: str) -> Entity:
+        return self._entities[entity_id]
+
+    def __contains__(self, entity_id: object) -> bool:
+        return entity_id in self._entities
+
+    def __iter__(self) -> Iterator[Entity]:
+        return iter(self._entities.values())
+
+    def __len__(self) -> int:
+        return len(self._entities)
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._entities)
+
+    @property
+    def rules(self) -> Mapping[str, Rule]:
+        """Folded key -> rule, for the tagger and for debugging a match."""
+        return self._rules
+
+
+def _load_suffixes(raw: Any, problems: _Problems) -> Suffixes:
+    classes: dict[str, SuffixClass] = {}
+    if not isinstance(raw, dict):
+        problems.add("`suffixes:` must map class names to lists of endings")
+        return Suffixes({})
+    for name, spec in raw.items():
+        where = f"suffix class {name!r}"
+        if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
+            problems.add(f"{where}: names use lower-case letters, digits and _")
+            continue
+        flags = {"detached": False, "open": False}
+        if isinstance(spec, dict):
+            unknown = set(spec) - {"forms", "detached", "open"}
+            if unknown:
+                problems.add(f"{where}: unknown keys {sorted(unknown)}")
+            for flag in flags:
+                value = spec.get(flag, False)
+                if not isinstance(value, bool):
+                    problems.add(f"{where}: `{flag}` must be true or false")
+                flags[flag] = bool(value)
+            spec = spec.get("forms")
+        if (not isinstance(spec, list) or not spec
+                or not all(isinstance(f, str) or f is None for f in spec)):
+            problems.add(f"{where}: needs a non-empty list of endings (strings)")
+            continue
+        forms = tuple("" if f is None else f for f in spec)
+        classes[name] = SuffixClass(name, forms, flags["detached"], flags["open"])
+    try:
+        return Suffixes(classes)
+    except PatternError as exc:
+        problems.add(str(exc))
+        return Suffixes({})
+
+
+def _load_entity(raw: Any, index: int, suffixes: Suffixes, problems: _Problems,
+                 rules: dict[str, Rule]) -> Entity | None:
+    where = f"entities[{index}]"
+    if not isinstance(raw, dict):
+        problems.add(f"{where}: each entity is a mapping with id, type, name, aliases")
+        return None
+    eid = raw.get("id")
+    if not isinstance(eid, str) or not _ID_RE.match(eid):
+        problems.add(f"{where}: `id` must be lower_snake_case, got {eid!r}")
+        return None
+    where = f"entity {eid!r}"
+    for key in sorted(set(raw) - _ENTITY_KEYS):
+        problems.add(f"{where}: unknown key {key!r}")
+    etype = raw.get("type")
+    if etype not in ENTITY_TYPES:
+        problems.add(f"{where}: `type` must be one of {', '.join(ENTITY_TYPES)}, got {etype!r}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.add(f"{where}: needs a canonical English `name`")
+        name = eid
+    tag = raw.get("hashtag")
+    if tag is not None and (not isinstance(tag, str) or not _HASHTAG_RE.match(tag)):
+        problems.add(f"{where}: `hashtag` must be letters and digits, got {tag!r}")
+        tag = None
+    raw_aliases = raw.get("aliases")
+    if not isinstance(raw_aliases, dict) or not raw_aliases:
+        problems.add(f"{where}: `aliases` must map language codes to lists of aliases")
+        return None
+
+    aliases: dict[str, list[str]] = {}
+    for lang, items in raw_aliases.items():
+        if not isinstance(lang, str) or not _LANG_RE.match(lang):
+            problems.add(f"{where}: {lang!r} is not a language code (en, ru, uk, ...)")
+            continue
+        if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
+            problems.add(f"{where}: aliases for {lang!r} must be a list of strings")
+            continue
+        shown = aliases.setdefault(lang, [])
+        for alias in items:
+            try:
+                readable = display_form(alias, suffixes)
+                forms = expand(alias, suffixes)
+            except PatternError as exc:
+                problems.add(f"{where}, alias {alias!r} ({lang}): {exc}")
+                continue
+            if readable not in shown:
+                shown.append(readable)
+            for form in forms:
+                rule = Rule(eid, alias, lang, form.surface_len, form.open, form.case)
+                _add_rule(rules, form.text, rule, problems)
+
+    not_in = raw.get("not_in") or []
+    if not isinstance(not_in, list) or not all(isinstance(a, str) for a in not_in):
+        problems.add(f"{where}: `not_in` must be a list of phrases")
+        not_in = []
+    for phrase in not_in:
+        try:
+            forms = expand(phrase, suffixes)
+        except PatternError as exc:
+            problems.add(f"{where}, not_in phrase {phrase!r}: {exc}")
+            continue
+        for form in forms:
+            rule = Rule(eid, phrase, "", len(form.text), form.open, form.case, block=True)
+            _add_rule(rules, form.text, rule, problems)
+    return Entity(eid, etype if isinstance(etype, str) else "", name.strip(), aliases, tag)
+
+
+def _add_rule(rules: dict[str, Rule], text: str, rule: Rule, problems: _Problems) -> None:
+    key = fold_word(text)
+    if len(key) != len(text):  # offsets into the text rely on folding keeping lengths
+        problems.add(f"entity {rule.entity_id!r}, alias {rule.alias!r}: form {text!r} changes "
+                     "length when folded")
+        return
+    variants = [key]
+    for a, b in (_APOSTROPHES, _APOSTROPHES[::-1]):
+        if a in key:
+            variants.append(key.replace(a, b))
+    for key in variants:
+        old = rules.get(key)
+        if old is None:
+            rules[key] = rule
+            continue
+        if old.entity_id != rule.entity_id or old.block != rule.block:
+            what = "not_in phrase" if rule.block else "alias"
+            old_what = "not_in phrase" if old.block else "alias"
+            problems.add(
+                f"entity {rule.entity_id!r}, {what} {rule.alias!r}: form {text!r} is also a form "
+                f"of {old_what} {old.alias!r} of entity {old.entity_id!r}")
+            continue
+        # Same entity twice: keep the most permissive reading of the key.
+        if (old.case is not None and rule.case is None) or (rule.open and not old.open):
+            rules[key] = rule
+
+
+def _is_hangul(ch: str) -> bool:
+    return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
+
+
+class Tagger:
+    """Finds watchlist entities in folded text."""
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        self.watchlist = watchlist
+        self._automaton: ahocorasick.Automaton | None = None
+        automaton = ahocorasick.Automaton()
+        for key, rule in watchlist.rules.items():
+            # A Latin/Cyrillic key may be followed directly by a Korean particle ("EU는").
+            script_tail = not _is_hangul(key[-1])
+            automaton.add_word(key, (rule.entity_id, len(key), rule.surface_len, rule.case,
+                                     rule.open, script_tail, rule.block))
+        if len(automaton):
+            automaton.make_automaton()
+            self._automaton = automaton
+
+    def tag_text(self, text: str) -> list[Mention]:
+        """Fold and tag; offsets index `text` after NFC normalisation."""
+        return self.tag(fold(nfc(text)))
+
+    def tag(self, folded: Folded) -> list[Mention]:
+        """Mentions sorted by start, without overlaps (the longest match wins)."""
+        if self._automaton is None:
+            return []
+        s = folded.folded
+        # Multi-word aliases are keyed with plain spaces; same-length swaps keep offsets valid.
+        if "\n" in s:
+            s = s.replace("\n", " ")
+        if "\xa0" in s:
+            s = s.replace("\xa0", " ")
+        n = len(s)
+        found: list[tuple[int, int, int, str]] = []
+        blocks: list[tuple[int, int, str]] | None = None
+        for last, (eid, klen, slen, case, is_open, script_tail, block) in self._automaton.iter(s):
+            start = last - klen + 1
+            if start and s[start - 1].isalnum():
+                continue
+            end = last + 1
+            if end < n and s[end].isalnum():
+                if is_open:
+                    while end < n and s[end].isalnum():
+                        end += 1
+                    slen = end - start
+                elif not (script_tail and _is_hangul(s[end])):
+                    continue
+            if case is not None and not _case_matches(folded, start, case):
+                continue
+            if block:
+                if blocks is None:
+                    blocks = []
+                blocks.append((start, end, eid))
+            else:
+                found.append((end - start, start, start + slen, eid))
+        if not found:
+            return []
+        if blocks:
+            found = [f for f in found
+                     if not any(b_eid == f[3] and b_start <= f[1] and f[2] <= b_end
+                                for b_start, b_end, b_eid in blocks)]
+        if len(found) > 1:
+            found.sort(key=lambda f: (-f[0], f[1]))
+            chosen: list[tuple[int, int, int, str]] = []
+            for cand in found:
+                if all(cand[2] <= c[1] or cand[1] >= c[2] for c in chosen):
+                    chosen.append(cand)
+            chosen.sort(key=lambda f: f[1])
+            found = chosen
+        text = folded.text
+        mentions = []
+        for _, start, end, eid in found:
+            a, b = folded.span(start, end)
+            mentions.append(Mention(eid, text[a:b], a, b))
+        return mentions
+
+
+def _case_matches(folded: Folded, start: int, case: tuple[tuple[int, bool], ...]) -> bool:
+    text = folded.text
+    for offset, upper in case:
+        i = folded.span(start + offset, start + offset + 1)[0]
+        if text[i].isupper() != upper:
+            return False
+    return True

@@ -1,0 +1,299 @@
+"""This module contains language detection tuned for short, noisy chat posts.
+
+How a text is judged:
+
+1. Clean it: links, bare domains, e-mail addresses, @mentions, #hashtags and markup go (they say
+   nothing about the language); digits and emoji are never letters, so they do not count.
+2. Pick the script: letters are counted per script, capitalised words (names, brands) weigh less,
+   so "Apple представила новый iPhone" is Cyrillic and "삼성 Galaxy 공개" is Hangul. Only the
+   candidates written in that script compete; a script no candidate uses gives `und`.
+3. Add up evidence per candidate in log-odds: letters outside a language's alphabet, spelling
+   patterns and frequent words (bot.pipeline.orthography), plus langdetect's probabilities from a
+   detector built from the candidates' profiles only, with a fixed seed. langdetect is skipped
+   when the spelling evidence alone is decisive (Hangul, ў, і next to ы, ...).
+4. The posterior of the winner is the confidence; below `min_confidence` the answer is `und`.
+
+Answers are cached per text in a bounded LRU.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+from langdetect.lang_detect_exception import LangDetectException
+
+from bot.pipeline.orthography import (
+    SCRIPT_LANGUAGES,
+    Word,
+    known_languages,
+    split_words,
+    sum_evidence,
+)
+from bot.settings import LANGUAGES_DEFAULT
+from bot.text import clean_for_language
+
+DEFAULT_CANDIDATES: tuple[str, ...] = tuple(LANGUAGES_DEFAULT)
+UND = "und"
+
+SEED = 20240601  # any fixed value: langdetect samples n-grams at random
+N_TRIAL = 7  # langdetect's default; fewer trials make short-text votes coarser
+LD_WEIGHT = 1.0  # weight of log P(langdetect) against the spelling/word log-odds
+LD_FLOOR = 0.02  # langdetect's probabilities are vote shares; never let one veto alone
+MAX_WORDS = 64  # a long post has long since made up its mind
+LD_MAX_CHARS = 400
+MIN_LETTERS = 2.0  # weighted letters below which there is nothing to judge
+SCRIPT_SHARE = 0.5  # a watched script must have this share of the strongest script's letters
+# Languages without a langdetect profile get the best profile score of their script, and
+# pay for that benefit of the doubt with a lower prior.
+PRIORS = {"be": -1.0, "sr": -1.0, "kk": -1.0}
+ALIASES = {"zh": ("zh-cn", "zh-tw")}
+
+_PROFILE_LANGS = frozenset(
+    name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith(".")
+)
+_LANG_SCRIPT = {lang: script for script, langs in SCRIPT_LANGUAGES.items() for lang in langs}
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """A language code (ISO 639-1, or 'und' when unknown) and a confidence in [0, 1].
+
+    For 'und' the confidence is that of the rejected best guess, 0.0 when there was no text.
+    """
+
+    lang: str
+    confidence: float
+
+
+_NOTHING = Detection(UND, 0.0)
+
+# --- langdetect factories, shared by every detector with the same profile set -------------
+
+_factories: dict[tuple[str, ...], DetectorFactory] = {}
+_factories_lock = threading.Lock()
+
+
+def _factory(langs: tuple[str, ...]) -> DetectorFactory:
+    """A langdetect factory holding only `langs` (sorted) profiles, seeded; built once."""
+    with _factories_lock:
+        factory = _factories.get(langs)
+        if factory is None:
+            factory = DetectorFactory()
+            profiles = []
+            for lang in langs:
+                path = os.path.join(PROFILES_DIRECTORY, lang)
+                with open(path, encoding="utf-8") as fh:
+                    profiles.append(fh.read())
+            factory.load_json_profile(profiles)
+            factory.set_seed(SEED)  # an instance attribute: the class-wide seed cannot touch it
+            _factories[langs] = factory
+        return factory
+
+
+def _langdetect(langs: tuple[str, ...], text: str) -> dict[str, float] | None:
+    """langdetect's probabilities over `langs`, or None when it finds no usable n-gram."""
+    detector = _factory(langs).create()
+    detector.seed = SEED
+    detector.n_trial = N_TRIAL
+    detector.set_max_text_length(LD_MAX_CHARS)
+    detector.append(text)
+    try:
+        detector.get_probabilities()
+    except LangDetectException:
+        return None
+    # langprob holds every language; get_probabilities() drops those under 0.1.
+    return dict(zip(detector.langlist, detector.langprob, strict=True))
+
+
+# --- cleaning ------------------------------------------------------------------------------
+
+# Beyond bot.text.clean_for_language: bare domains (t.me/x, rt.com), e-mail, HTML entities.
+_TLDS = "com|net|org|info|io|me|ru|ua|by|bg|de|fr|pl|kr|uk|eu|gov|edu|tv|co|su|news|app|рф|укр"
+_EXTRA_NOISE_RE = re.compile(
+    rf"\S+@\S+\.\w+|\b(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?|&#?\w+;", re.IGNORECASE
+)
+_HASHTAG_RE = re.compile(r"#(\w+)")
+_CAMEL_RE = re.compile(r"(?<=[^\W\d_])(?=[A-ZА-ЯЁІЇЄҐЎ][^\W\d_])")
+
+
+def clean(text: str) -> str:
+    """The text with everything that is not running prose removed (NFKC: styled letters too)."""
+    text = unicodedata.normalize("NFKC", text)
+    return _EXTRA_NOISE_RE.sub(" ", clean_for_language(text))
+
+
+def _hashtag_words(text: str) -> str:
+    """#КурскаяОбласть #north_korea -> 'Курская Область north korea' (a last resort)."""
+    bodies = _HASHTAG_RE.findall(unicodedata.normalize("NFKC", text))
+    return " ".join(_CAMEL_RE.sub(" ", body.replace("_", " ")) for body in bodies)
+
+
+def _mostly_caps(text: str) -> bool:
+    upper = sum(1 for c in text if c.isupper())
+    lower = sum(1 for c in text if c.islower())
+    return upper > lower
+
+
+# --- the detector --------------------------------------------------------------------------
+
+
+def supported_languages() -> frozenset[str]:
+    """Codes a detector accepts as candidates."""
+    langs = (_PROFILE_LANGS | known_languages()) & set(_LANG_SCRIPT)
+    return frozenset(langs | set(ALIASES))
+
+
+def _expand(candidates: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Internal language codes and how to report them; ValueError for unknown codes."""
+    if isinstance(candidates, str):
+        candidates = candidates.replace(",", " ").split()
+    supported = supported_languages()
+    langs: list[str] = []
+    report: dict[str, str] = {}
+    unknown = []
+    for code in candidates:
+        code = code.strip().lower()
+        if code not in supported:
+            unknown.append(code)
+            continue
+        for lang in ALIASES.get(code, (code,)):
+            if lang not in langs:
+                langs.append(lang)
+                report[lang] = code
+    if unknown:
+        raise ValueError(
+            f"unsupported language code(s) {', '.join(map(repr, unknown))}; "
+            f"supported: {' '.join(sorted(supported))}"
+        )
+    if not langs:
+        raise ValueError("at least one candidate language is needed")
+    return tuple(langs), report
+
+
+class LanguageDetector:
+    """Detects the language of a post among the candidate languages.
+
+    Deterministic (fixed seeds, no global state), bounded-cache, and safe to share between
+    threads: each call builds its own langdetect Detector from shared, read-only profiles.
+    """
+
+    def __init__(
+        self,
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+        min_confidence: float = 0.5,
+        cache_size: int = 4096,
+    ) -> None:
+        if not 0.0 <= min_confidence <= 1.0:
+            raise ValueError("min_confidence must be within [0, 1]")
+        langs, self._report = _expand(candidates)
+        self.candidates: tuple[str, ...] = tuple(dict.fromkeys(self._report[lang] for lang in langs))
+        self.min_confidence = min_confidence
+        self._groups: dict[str, tuple[str, ...]] = {}
+        for lang in langs:
+            script = _LANG_SCRIPT[lang]
+            self._groups[script] = (*self._groups.get(script, ()), lang)
+        self._profiles = {
+            script: tuple(sorted(lang for lang in group if lang in _PROFILE_LANGS))
+            for script, group in self._groups.items()
+        }
+        self._cache_size = max(0, cache_size)
+        self._cache: OrderedDict[str, Detection] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def detect(self, text: str) -> Detection:
+        """The language of `text`; Detection('und', ...) when the evidence is too weak."""
+        if self._cache_size:
+            with self._lock:
+                found = self._cache.get(text)
+                if found is not None:
+                    self._cache.move_to_end(text)
+                    self.hits += 1
+                    return found
+                self.misses += 1
+        found = self._detect(text)
+        if self._cache_size:
+            with self._lock:
+                self._cache[text] = found
+                if len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return found
+
+    def cache_info(self) -> tuple[int, int, int]:
+        """(hits, misses, current size) of the result cache."""
+        with self._lock:
+            return self.hits, self.misses, len(self._cache)
+
+    # -- internals --
+
+    def _detect(self, text: str) -> Detection:
+        cleaned = clean(text)
+        words = split_words(cleaned, lower_caps=_mostly_caps(cleaned))
+        if not words:  # a post of hashtags only still says something
+            tags = _hashtag_words(text)
+            words = split_words(tags, lower_caps=_mostly_caps(tags))
+        script = self._pick_script(words)
+        if script is None:
+            return _NOTHING
+        group_words = [w for w in words if w.script == script][:MAX_WORDS]
+        if script == "cjk" and any(w.kana for w in group_words):
+            langs = tuple(lang for lang in self._groups[script] if lang == "ja")
+            if not langs:  # Kana is Japanese, and Japanese is not watched
+                return _NOTHING
+        else:
+            langs = self._groups[script]
+        if sum(len(w.text) for w in group_words) < MIN_LETTERS and script not in ("hang", "cjk"):
+            return _NOTHING
+        scores = self._scores(script, langs, group_words)
+        return self._decide(scores)
+
+    def _pick_script(self, words: list[Word]) -> str | None:
+        weights: dict[str, float] = {}
+        for word in words:
+            weights[word.script] = weights.get(word.script, 0.0) + word.weight
+        if not weights:
+            return None
+        strongest = max(weights.values())
+        watched = [(w, s) for s, w in weights.items() if s in self._groups and w >= SCRIPT_SHARE * strongest]
+        return max(watched)[1] if watched else None
+
+    def _scores(self, script: str, langs: tuple[str, ...], words: list[Word]) -> dict[str, float]:
+        scores = sum_evidence(words, langs)
+        for lang in langs:
+            scores[lang] += PRIORS.get(lang, 0.0)
+        profiles = tuple(lang for lang in self._profiles[script] if lang in langs)
+        if len(langs) < 2 or len(profiles) < 2:
+            return scores
+        ranked = sorted(scores.values(), reverse=True)
+        if ranked[0] - ranked[1] > LD_WEIGHT * -math.log(LD_FLOOR):
+            return scores  # langdetect could not overturn this: save its time
+        probs = _langdetect(profiles, self._ld_text(words))
+        if probs is None:
+            return scores
+        best = max(probs.values())
+        for lang in langs:
+            p = probs.get(lang, best)  # no profile: the benefit of the doubt (see PRIORS)
+            scores[lang] += LD_WEIGHT * math.log(max(p, LD_FLOOR))
+        return scores
+
+    @staticmethod
+    def _ld_text(words: list[Word]) -> str:
+        return " ".join(w.text for w in words)[:LD_MAX_CHARS]
+
+    def _decide(self, scores: dict[str, float]) -> Detection:
+        top = max(scores.values())
+        total = sum(math.exp(s - top) for s in scores.values())
+        lang = max(scores, key=scores.__getitem__)  # ties: the first candidate
+        confidence = round(1.0 / total, 4)
+        if confidence < self.min_confidence:
+            return Detection(UND, confidence)
+        return Detection(self._report[lang], confidence)
