@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.rule import Rule
 
 from bot.bootstrap import App
@@ -35,8 +36,8 @@ async def demo(console: Console | None = None) -> int:
         Path(str(db) + suffix).unlink(missing_ok=True)  # each demo starts from a clean store
     app = App.open(settings, store=open_store(db))
     console.print(Rule("wirewatch demo"))
-    console.print(f"Replaying bundled sample posts into {db} (rooms: "
-                  + ", ".join(f"{r.id} [{r.language}]" for r in app.store.rooms()) + ")\n")
+    rooms = ", ".join(f"{r.id} (alerts in {r.language})" for r in app.store.rooms())
+    console.print(escape(f"Replaying bundled sample posts into {db}; rooms: {rooms}\n"))
     relay = app.attach({"console": ConsolePlatform(app.engine.renderer, console)})
     errors: list[str] = []
     posts = list(read_posts(sample_posts_path(), errors))
