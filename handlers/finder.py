@@ -21,6 +21,8 @@ _BARE_RE = re.compile(r'"[^"]*"|\S+')
 def expand_names(text: str, entity_ids: Collection[str], topic_ids: Collection[str]) -> str:
     """Let reporters type `/recent kursk`: a bare word that is an entity or topic id also
     matches the tag, so Russian «Курской» posts are found by the English id."""
+    if "NEAR/" in text:
+        return text  # NEAR takes only words and phrases: leave such a query as typed
     out = []
     for token in _BARE_RE.findall(text):
         core = token.strip("()")

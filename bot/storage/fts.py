@@ -1,10 +1,59 @@
-"""This module contains the translation of a query into an FTS5 prefilter."""
+"""This module contains the translation of a parsed query into an FTS5 prefilter.
+
+The prefilter may let through posts the query rejects (the query is evaluated exactly
+afterwards) but must never drop one it accepts. FTS indexes the same folded words matching
+sees, so a word, a prefix or an inflection stem (as a prefix) translates directly.
+"""
 
 from __future__ import annotations
 
-from bot.pipeline.query import Query
+from bot.pipeline.query import EXACT, INFLECT, And, Field, Near, Node, Not, Or, Piece, Query, Words
+
+
+def _term(piece: Piece) -> str | None:
+    text = piece.stem if piece.mode == INFLECT else piece.text
+    text = text.replace('"', " ").strip()
+    if not text:
+        return None
+    return f'"{text}"' if piece.mode == EXACT else f'"{text}"*'
+
+
+def _words(node: Words) -> str | None:
+    terms = [t for t in (_term(p) for p in node.pieces) if t]
+    if not terms:
+        return None
+    return "search_text:(" + " AND ".join(terms) + ")"
+
+
+def _any(nodes: tuple[Words, ...]) -> str | None:
+    parts = [_words(n) for n in nodes]
+    return None if not parts or None in parts else "(" + " OR ".join(parts) + ")"  # type: ignore[arg-type]
+
+
+def _node(node: Node) -> str | None:
+    if isinstance(node, Words):
+        return _words(node)
+    if isinstance(node, Field):
+        if node.name in ("entity", "topic"):
+            column = "entities" if node.name == "entity" else "topics"
+            value = node.value.replace('"', " ")
+            return f'{column}:"{value}"'
+        return None  # lang and source are not in the index
+    if isinstance(node, Not):
+        return None
+    if isinstance(node, And):
+        parts = [p for p in (_node(c) for c in node.children) if p]
+        return "(" + " AND ".join(parts) + ")" if parts else None
+    if isinstance(node, Or):
+        parts = [_node(c) for c in node.children]
+        return None if None in parts else "(" + " OR ".join(parts) + ")"  # type: ignore[arg-type]
+    if isinstance(node, Near):
+        left, right = _any(node.left), _any(node.right)
+        parts = [p for p in (left, right) if p]
+        return "(" + " AND ".join(parts) + ")" if parts else None
+    return None
 
 
 def fts_prefilter(query: Query) -> str | None:
     """An FTS5 MATCH expression every hit of `query` satisfies, or None to scan."""
-    return None
+    return _node(query.root)

@@ -31,6 +31,7 @@ from bot.ports import (
     StoredPost,
 )
 from bot.storage.migrate import migrations
+from bot.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,11 @@ _POST_COLS = (
     "id, key, source_id, platform, chat, message_id, author, url, origin, date, text, edited, "
     "lang, lang_confidence, entities, topics"
 )
+
+
+def search_text(text: str) -> str:
+    """What the FTS index sees: our folded words, so search folds like matching does."""
+    return " ".join(fold(text).words())
 
 
 def _now() -> str:
@@ -160,11 +166,11 @@ class SQLiteStore:
             if row is None:
                 cur = self._exec(
                     "INSERT INTO posts(key, source_id, platform, chat, message_id, author, url, "
-                    "origin, date, text, edited, lang, lang_confidence, entities, topics, "
-                    "first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "origin, date, text, search_text, edited, lang, lang_confidence, entities, "
+                    "topics, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (post.key, post.source_id, post.platform, post.chat, post.message_id,
                      post.author, post.url, post.origin, post.date.isoformat(), post.text,
-                     int(post.edited), analysis.lang, analysis.lang_confidence
+                     search_text(post.text), int(post.edited), analysis.lang, analysis.lang_confidence
                      if analysis.lang else None, entities, topics, now, now),
                 )
                 post_id = cur.lastrowid
@@ -174,9 +180,9 @@ class SQLiteStore:
                 new, changed = False, row["text"] != post.text
                 if changed:
                     self._exec(
-                        "UPDATE posts SET text=?, edited=1, entities=?, topics=?, lang=?, "
-                        "lang_confidence=?, updated=? WHERE id=?",
-                        (post.text, entities, topics, analysis.lang,
+                        "UPDATE posts SET text=?, search_text=?, edited=1, entities=?, topics=?, "
+                        "lang=?, lang_confidence=?, updated=? WHERE id=?",
+                        (post.text, search_text(post.text), entities, topics, analysis.lang,
                          analysis.lang_confidence if analysis.lang else None, now, post_id),
                     )
                     self._exec("DELETE FROM mentions WHERE post_id=?", (post_id,))
