@@ -37,7 +37,10 @@ def expand_names(text: str, entity_ids: Collection[str], topic_ids: Collection[s
 
 
 def compile_query(text: str, entity_ids: Collection[str], topic_ids: Collection[str]) -> Query:
-    return parse(expand_names(text, entity_ids, topic_ids), known_entities=entity_ids)
+    """Parse what the user typed (so errors point into it), then widen bare entity names."""
+    typed = parse(text, known_entities=entity_ids)
+    expanded = expand_names(text, entity_ids, topic_ids)
+    return typed if expanded == text else parse(expanded, known_entities=entity_ids)
 
 
 def stored_doc(sp: StoredPost) -> Doc:

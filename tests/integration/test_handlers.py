@@ -1,0 +1,172 @@
+"""Every chat command, platform-neutral, against the real store and engine."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.bootstrap import App
+from bot.model import Post, Room
+from bot.settings import parse_settings
+from handlers import COMMANDS, Request, dispatch, help_text
+from tests.fakes.libretranslate import FakeLibreTranslate
+
+CONFIG = """
+storage: {{path: {path}}}
+translation:
+  providers: [{{name: libre, url: "{url}"}}]
+  timeout: 2
+  retries: 0
+rooms:
+  - id: newsroom
+    platform: console
+    language: en
+    subscriptions:
+      - {{id: nk-kursk, query: 'entity:north_korea AND entity:kursk'}}
+"""
+
+
+@pytest.fixture
+async def app(tmp_path):
+    async with FakeLibreTranslate() as fake:
+        settings = parse_settings(CONFIG.format(path=tmp_path / "h.db", url=fake.url))
+        app = App.open(settings)
+        # the room a chat user talks from: a Telegram group mapped to a room
+        app.store.upsert_room(Room("desk", "telegram", "-100500", None, "en"))
+        yield app
+        await app.aclose()
+
+
+def req(command, args="", moderator=False, chat="-100500", user="7", **kw):
+    return Request(command=command, args=args, platform="telegram", chat=chat, user_id=user,
+                   user_name="Olena", is_moderator=moderator, **kw)
+
+
+async def ingest(app, mid, text, hours_ago=1):
+    date = datetime.now(UTC) - timedelta(hours=hours_ago)
+    return await app.ingest(Post("gur", "telegram", "-1001", str(mid), text, date=date))
+
+
+async def test_help_lists_every_command_once():
+    text = help_text()
+    for name in COMMANDS:
+        if name != "start":
+            assert text.count(f"/{name} ") + text.count(f"/{name}\u00a0") >= 1 or f"/{name} —" in text
+
+
+async def test_unknown_command_is_answered(app):
+    reply = await dispatch(req("frobnicate"), app.services)
+    assert reply.error and "Unknown command /frobnicate" in reply.text
+
+
+async def test_subscribe_is_for_moderators_only(app):
+    before = app.store.subscriptions("desk")
+    reply = await dispatch(req("subscribe", "entity:putin"), app.services)
+    assert reply.error and "Only moderators" in reply.text
+    assert app.store.subscriptions("desk") == before
+    assert app.store.audit_log() == []
+
+
+async def test_subscribe_saves_audits_and_dry_runs(app):
+    await ingest(app, 1, "Путин провёл совещание в Кремле", hours_ago=2)
+    await ingest(app, 2, "Путин и Ким Чен Ын подписали договор", hours_ago=3)
+    await ingest(app, 3, "Путин выступил с обращением", hours_ago=30)  # outside 24 h
+    reply = await dispatch(req("subscribe", "entity:putin", moderator=True), app.services)
+    assert not reply.error
+    assert "Subscribed as s1" in reply.text and "2 stored post(s)" in reply.text
+    assert len(reply.items) == 2
+    [sub] = app.store.subscriptions("desk")
+    assert sub.query == "entity:putin" and sub.created_by.startswith("telegram:7")
+    entry = app.store.audit_log()[0]
+    assert (entry.action, entry.room_id, entry.detail["id"]) == ("subscribe", "desk", "s1")
+    # the new subscription is live at once
+    outcome = await ingest(app, 4, "Путин прибыл в Пхеньян")
+    assert ("desk", "s1") in outcome.matches and outcome.alert_ids
+
+
+async def test_bad_query_names_position(app):
+    reply = await dispatch(req("subscribe", "(kursk AND", moderator=True), app.services)
+    assert reply.error and "expected" in reply.text and "11" in reply.text
+
+
+async def test_pause_resume_unsubscribe(app):
+    await dispatch(req("subscribe", "entity:kursk", moderator=True), app.services)
+    assert "paused" in (await dispatch(req("pause", "s1", moderator=True), app.services)).text
+    outcome = await ingest(app, 5, "Бои в Курской области")
+    assert not any(room == "desk" for room, _ in outcome.matches)
+    listing = await dispatch(req("subscriptions"), app.services)
+    assert "s1 (paused): entity:kursk" in listing.text
+    await dispatch(req("resume", "s1", moderator=True), app.services)
+    outcome = await ingest(app, 6, "Бои в Курской области продолжаются")
+    assert ("desk", "s1") in outcome.matches
+    assert "Removed" in (await dispatch(req("unsubscribe", "s1", moderator=True), app.services)).text
+    assert (await dispatch(req("unsubscribe", "s1", moderator=True), app.services)).error
+    actions = [e.action for e in app.store.audit_log()]
+    assert actions[:4] == ["unsubscribe", "resume", "pause", "subscribe"]
+
+
+async def test_recent_and_search(app):
+    await ingest(app, 10, "Северокорейские войска замечены в Курской области")
+    await ingest(app, 11, "Курс рубля упал")
+    await ingest(app, 12, "쿠르스크에서 북한군 교전")
+    reply = await dispatch(req("recent", "kursk 5"), app.services)
+    titles = [i.title for i in reply.items]
+    assert len(titles) == 2 and not any("рубля" in t for t in titles)
+    assert "Kursk" in reply.items[0].meta
+    everything = await dispatch(req("recent"), app.services)
+    assert len(everything.items) == 3
+    one = await dispatch(req("search", "entity:north_korea AND lang:ko 1"), app.services)
+    assert [i.title for i in one.items] == ["쿠르스크에서 북한군 교전"]
+    assert (await dispatch(req("search"), app.services)).error
+    bad = await dispatch(req("search", 'foo:bar'), app.services)
+    assert bad.error and "expected" in bad.text
+
+
+async def test_lang_and_keywords_with_proposals(app):
+    reply = await dispatch(req("lang", "de", moderator=True), app.services)
+    assert "German" in reply.text and app.store.get_room("desk").language == "de"
+    assert (await dispatch(req("lang", "xx1", moderator=True), app.services)).error
+    assert (await dispatch(req("lang", "ru"), app.services)).error  # member
+    add = await dispatch(req("keywords", "add casualties", moderator=True), app.services)
+    assert "Proposed translations" in add.text and "[ru] CASUALTIES" in add.text
+    keep = await dispatch(req("keywords", "keep casualties потери втрати", moderator=True),
+                          app.services)
+    assert "потери, втрати" in keep.text
+    [kw] = app.store.keywords("desk")
+    assert kw.variants == ("потери", "втрати")
+    outcome = await ingest(app, 20, "Большие потери на фронте")
+    assert ("desk", "kw:casualties") in outcome.matches
+    listing = await dispatch(req("keywords", "list"), app.services)  # anyone may list
+    assert "casualties (потери, втрати)" in listing.text
+    assert (await dispatch(req("keywords", "remove casualties"), app.services)).error
+    assert "Removed" in (await dispatch(req("keywords", "remove casualties", moderator=True),
+                                        app.services)).text
+
+
+async def test_sources_commands(app):
+    assert (await dispatch(req("sources", "add rybar telegram_public rybar"), app.services)).error
+    added = await dispatch(req("sources", "add rybar telegram_public @rybar", moderator=True),
+                           app.services)
+    assert "Added source rybar" in added.text
+    listing = await dispatch(req("sources", "list"), app.services)
+    assert "rybar [telegram_public] rybar" in listing.text
+    assert (await dispatch(req("sources", "add x pigeon y", moderator=True), app.services)).error
+    assert "Removed" in (await dispatch(req("sources", "remove rybar", moderator=True),
+                                        app.services)).text
+
+
+async def test_test_command_is_a_dry_run(app):
+    await dispatch(req("subscribe", "entity:kursk", moderator=True), app.services)
+    posts_before = app.store.count_posts()
+    reply = await dispatch(req("test", "Северокорейские войска в Курской области"), app.services)
+    assert "Russian (ru" in reply.text
+    assert "North Korea («Северокорейские»)" in reply.text and "Kursk («Курской»)" in reply.text
+    assert "Subscriptions here: s1" in reply.text and "newsroom" in reply.text
+    assert app.store.count_posts() == posts_before
+    assert (await dispatch(req("test", "x" * 5000), app.services)).error
+
+
+async def test_status_reports_parts(app):
+    await ingest(app, 30, "Северокорейские войска в Курской области")
+    reply = await dispatch(req("status"), app.services)
+    assert "posts stored" in reply.text and "Outbox: pending 1" in reply.text
+    assert "Translator libre: ok" in reply.text
