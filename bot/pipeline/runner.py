@@ -19,7 +19,7 @@ from bot.pipeline.matcher import Matcher
 from bot.pipeline.query import Doc, Query, parse
 from bot.pipeline.topics import Topics
 from bot.ports import Store
-from bot.text import fold, nfc
+from bot.text import fold, sanitize
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class Analyzer:
         self.detector = detector
         self.subscriptions: Matcher[MatchKey] = Matcher()
 
-    def doc(self, post: Post) -> tuple[Doc, tuple[Mention, ...], LazyLanguage]:
+    def doc(self, post: Post) -> tuple[Doc, tuple[Mention, ...], LazyLanguage, tuple[str, ...]]:
         folded = fold(post.text)
         mentions = tuple(self.tagger.tag(folded))
         lang = LazyLanguage(self.detector, post.text)
@@ -62,21 +62,20 @@ class Analyzer:
             source=post.source_id,
             lang=lang,
         )
-        topics = frozenset(self.topics.classify(doc))
+        topics = self.topics.classify(doc)
         if topics:
-            doc = dataclasses.replace(doc, topics=topics)
-        return doc, mentions, lang
+            doc.topics = frozenset(topics)  # keeps the doc's cached views
+        return doc, mentions, lang, topics
 
     def analyze(self, post: Post, *, detect: bool | None = None) -> tuple[Analysis, tuple[MatchKey, ...]]:
         """Tag, classify and match one post. Language is detected when something matched
         (an alert will need it) or when `detect` is True."""
-        doc, mentions, lang = self.doc(post)
+        doc, mentions, lang, topics = self.doc(post)
         matches = tuple(self.subscriptions.match(doc))
         if detect or (detect is None and matches):
             lang()
         code, confidence = lang.result if lang.result else (None, 0.0)
-        topics = tuple(t for t in self.topics.ids if t in doc.topics)
-        return Analysis(mentions, topics, code, confidence), matches
+        return Analysis(mentions, tuple(topics), code, confidence), matches
 
 
 class LazyLanguage:
@@ -134,7 +133,7 @@ class Pipeline:
 
         An edit updates the stored text; if the edited text newly matches a room, that room gets
         its alert then (once: alerts are unique per post and room)."""
-        text = nfc(post.text)
+        text = sanitize(post.text)
         if text != post.text:
             post = dataclasses.replace(post, text=text)
         analysis, matches = self.analyzer.analyze(post)
