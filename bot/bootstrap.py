@@ -108,7 +108,9 @@ class App:
     def attach(self, platforms: Mapping[str, Platform], worker: str | None = None) -> Relay:
         self.platforms.update(platforms)
         self.relay = Relay(self.store, self.platforms, self.translator, worker=worker,
-                           alert_wait=self.settings.translation.alert_wait)
+                           alert_wait=self.settings.translation.alert_wait,
+                           lease=self.settings.delivery.lease,
+                           max_attempts=self.settings.delivery.max_attempts)
         return self.relay
 
     async def ingest(self, post: Post) -> Outcome | None:

@@ -55,6 +55,7 @@ class Relay:
         self.lease = lease
         self.max_attempts = max_attempts
         self._late: set[asyncio.Task[None]] = set()
+        self._unstarted: set[int] = set()  # claimed, not yet handed to a platform
         self.wake = asyncio.Event()
         self.delivered = 0
 
@@ -77,6 +78,7 @@ class Relay:
         items = self.store.claim_alerts(self.worker, limit=limit, lease=self.lease)
         if not items:
             return 0
+        self._unstarted.update(i.alert.id for i in items if i.alert.id is not None)
         # Rooms deliver in parallel; alerts to one room keep their order.
         by_room: dict[str, list[OutboxItem]] = {}
         for item in items:
@@ -104,6 +106,7 @@ class Relay:
     async def _deliver(self, item: OutboxItem) -> None:
         alert = item.alert
         assert alert.id is not None
+        self._unstarted.discard(alert.id)
         room = self.store.get_room(alert.room_id)
         if room is None:
             self.store.mark_failed(alert.id, self.worker, "room no longer exists")
@@ -185,6 +188,11 @@ class Relay:
         self.store.mark_translated(alert.id, result.text)
 
     async def aclose(self) -> None:
+        """Hand back claimed alerts not yet started, so a restart sends them at once; an alert
+        cut off mid-send keeps its lease (the platform may have it) and is retried after it."""
+        if self._unstarted:
+            self.store.release_claims(self.worker, sorted(self._unstarted))
+            self._unstarted.clear()
         for task in list(self._late):
             task.cancel()
         if self._late:

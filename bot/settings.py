@@ -68,6 +68,11 @@ class TranslationSettings(_Model):
     breaker_cooldown: float = Field(60.0, gt=0)
 
 
+class DeliverySettings(_Model):
+    lease: float = Field(60.0, ge=1, le=3600, description="seconds a worker holds an alert it sends")
+    max_attempts: int = Field(10, ge=1, le=100)
+
+
 class LanguageSettings(_Model):
     candidates: list[str] = Field(default_factory=lambda: list(LANGUAGES_DEFAULT))
     min_confidence: float = Field(0.5, ge=0, le=1)
@@ -139,6 +144,7 @@ class Settings(_Model):
     discord: DiscordSettings | None = None
     translation: TranslationSettings = TranslationSettings()
     languages: LanguageSettings = LanguageSettings()
+    delivery: DeliverySettings = DeliverySettings()
     entities: str | None = None  # path to an entities watchlist; default: the bundled one
     topics: str | None = None  # path to a topics file; default: the bundled one
     sources: list[SourceSettings] = Field(default_factory=list)

@@ -46,14 +46,16 @@ UND = "und"
 SEED = 20240601  # any fixed value: langdetect samples n-grams at random
 N_TRIAL = 7  # langdetect's default; fewer trials make short-text votes coarser
 LD_WEIGHT = 1.0  # weight of log P(langdetect) against the spelling/word log-odds
-LD_FLOOR = 0.02  # langdetect's probabilities are vote shares; never let one veto alone
+LD_FLOOR = 0.1  # langdetect's probabilities are vote shares, often all-or-nothing and wrong on short texts
 MAX_WORDS = 64  # a long post has long since made up its mind
 LD_MAX_CHARS = 400
-MIN_LETTERS = 2.0  # weighted letters below which there is nothing to judge
+MIN_LETTERS = 3  # letters below which there is nothing to judge ("ok", "да", "no")
 SCRIPT_SHARE = 0.5  # a watched script must have this share of the strongest script's letters
-# Languages without a langdetect profile get the best profile score of their script, and
-# pay for that benefit of the doubt with a lower prior.
-PRIORS = {"be": -1.0, "sr": -1.0, "kk": -1.0}
+# Log-priors. Languages without a langdetect profile (be, sr, kk) get the best profile score
+# of their script and pay for that benefit of the doubt here. The rest leans towards the
+# languages the default deployment mostly reads (ru, uk, en) when a short text is ambiguous:
+# Bulgarian and Russian, or French and English, often share every letter of a short post.
+PRIORS = {"be": -1.0, "sr": -1.0, "kk": -1.0, "bg": -0.7, "fr": -0.5, "de": -0.3, "pl": -0.3}
 ALIASES = {"zh": ("zh-cn", "zh-tw")}
 
 _PROFILE_LANGS = frozenset(
@@ -124,9 +126,30 @@ _HASHTAG_RE = re.compile(r"#(\w+)")
 _CAMEL_RE = re.compile(r"(?<=[^\W\d_])(?=[A-ZА-ЯЁІЇЄҐЎ][^\W\d_])")
 
 
+# UTF-8 read as cp1252/cp1250 ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", "CzÄ™Å›Ä‡"): a lead character followed by a
+# continuation-byte character. An accented capital right after a small letter is never
+# spelling either; words holding one are dropped when repair fails.
+_MOJIBAKE_RE = re.compile("[ÃÂÄÅÐÑĂĹ][\u0080-\u00bf\u0100-\u02ff\u2013-\u2122]")
+_MOJIBAKE_WORD_RE = re.compile("\\S*[a-zà-ÿ][ÃÂÄÅÐÑĂĹ]\\S*")
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo one round of UTF-8-read-as-cp1252/cp1250 when that is what the text shows."""
+    if len(_MOJIBAKE_RE.findall(text)) < 2:
+        return text
+    for encoding in ("cp1252", "cp1250"):
+        try:
+            fixed = text.encode(encoding).decode("utf-8")
+        except UnicodeError:
+            continue
+        return fixed
+    return _MOJIBAKE_WORD_RE.sub(" ", text)
+
+
 def clean(text: str) -> str:
     """The text with everything that is not running prose removed (NFKC: styled letters too)."""
-    text = unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", repair_mojibake(text))  # NFKC would garble the bytes
+    text = _MOJIBAKE_WORD_RE.sub(" ", text)
     return _EXTRA_NOISE_RE.sub(" ", clean_for_language(text))
 
 

@@ -12,6 +12,7 @@ bot.pipeline.language sums them over a text and combines them with langdetect's 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -208,12 +209,38 @@ _PATTERNS_SRC: tuple[tuple[str, dict[str, float]], ...] = (
     (r"[бвзмпфц]ий$", {"uk": 2.0, "ru": -1.5}),
     (r"[дл]ий$", {"uk": 1.2, "ru": -0.5}),
     (r"ний$", {"uk": 1.0, "ru": -0.3}),
+    # Hard -н- adjectives (державний, основних, головним): Russian has -ный, -ных, -ным;
+    # its soft -ний/-них clusters after д, т, нн, шн (последний, летних, внешний).
+    (r"(?:в|ль|ч|р|с|з|к|п|б)н(?:ий|им|их|ими)$", {"uk": 2.0, "ru": -1.5}),
+    (r"вна$", {"uk": 1.0}),
+    (r"[ая]нь$", {"uk": 1.0, "ru": -0.3}),
+    (r"ув$", {"uk": 1.0}),
+    (r"цтв", {"uk": 2.0, "ru": -1.5}),
+    (r"^най[бвгжзклмпрсфхцчшщ]", {"uk": 2.0, "ru": -0.5}),
+    (r"^з[бгж]|^зр[оа]|^змо", {"uk": 1.5, "ru": -0.5}),
+    (r"[жч]о", {"uk": 1.0, "ru": -0.5}),
+    # Russian о/е in a closed final syllable where Ukrainian has і (выход/вихід, договор/
+    # договір, вопрос), superlative -ейший/-айший (Ukrainian -іший).
+    (r"ход$", {"ru": 2.0, "uk": -1.0}),
+    (r"(?:вор|бор|рос)$", {"ru": 1.5, "uk": -1.0}),
+    (r"[еа]йш", {"ru": 2.0, "uk": -1.5}),
     (r"[бвзлпсф]им$", {"uk": 1.2, "ru": -0.5}),
     (r"[бвдзлмнпрстф]ими$", {"uk": 1.5, "ru": -0.7}),
     (r"[бвдзлмпрстф]их$", {"uk": 1.5, "ru": -0.7}),
     (r"них$", {"uk": 0.5}),
-    (r"[бвзмпсф]и$", {"uk": 1.5, "ru": -1.0}),
-    (r"[дн]и$", {"uk": 0.7, "ru": -0.3}),
+    # ... and plurals in -и after a hard consonant, shared with Bulgarian (Russian has -ы).
+    (r"[бвзмпсф]и$", {"uk": 1.5, "bg": 1.5, "ru": -1.0}),
+    (r"[дн]и$", {"uk": 0.7, "bg": 0.7, "ru": -0.3}),
+    (r"[лрст]и$", {"uk": 0.4, "bg": 0.6, "ru": -0.2}),
+    # Ukrainian gerunds -ючи/-ачи, verbs -увати; Russian -овать, -ческий, participles -ющий.
+    (r"(?:ючи|ачи|ячи)$", {"uk": 2.0, "ru": -1.0}),
+    (r"(?:увати|ювати|увала|ували|ував)$", {"uk": 2.0, "ru": -1.0}),
+    (r"(?:овать|евать|ировать|ирова)", {"ru": 2.0, "uk": -1.5}),
+    (r"ческ", {"ru": 2.5, "uk": -2.0, "bg": -0.5}),
+    (r"(?:ющий|ящий|ащий|вший|ющая|ющие|ющих)$", {"ru": 2.0, "uk": -1.0, "bg": -1.0}),
+    (r"аться$", {"ru": 1.5, "uk": -1.0}),
+    # 2nd person singular: Russian -ешь/-ишь, Ukrainian and Bulgarian -еш/-иш.
+    (r"[еия]ш$", {"uk": 1.2, "bg": 1.2, "ru": -1.5}),
     # Ukrainian -ця (вулиця, столиця) for Russian/Belarusian -ца; Ukrainian prefixes ви-, роз-
     # where Russian has вы-, раз-/рас-.
     (r"ця$", {"uk": 1.5, "ru": -1.5, "bg": -1.0, "be": -1.0}),
@@ -230,12 +257,13 @@ _PATTERNS_SRC: tuple[tuple[str, dict[str, float]], ...] = (
     (r"[^ь]е(?:го|му)$", {"ru": 1.5, "uk": -1.0, "bg": -1.0}),
     (r"ой$", {"ru": 0.8, "uk": -1.0}),
     # Past tense: Russian сказал, Ukrainian сказав, Belarusian сказаў.
-    (r"[аиеыу]л$", {"ru": 1.0, "uk": -0.7, "be": -1.0}),
+    (r"[аы]л$", {"ru": 1.0, "uk": -0.7, "be": -1.0}),
+    (r"[иеу]л$", {"ru": 1.8, "uk": -1.2, "bg": 0.5, "be": -1.0}),
     (r"(?:ав|ив)$", {"uk": 0.7, "be": -0.5}),
     (r"ов$", {"ru": 0.6}),
     (r"ев$", {"ru": 0.8, "uk": -0.5}),
     (r"ів$", {"be": -1.0}),
-    (r"ою$", {"uk": 0.7, "be": 0.3}),
+    (r"ою$", {"uk": 1.2, "be": 0.3, "ru": -0.5, "bg": -1.5}),
     # Belarusian: akanne writes о only under stress (at most one per word); р, ч, ж, ш are
     # always hard (рэч, чалавек, жыццё), soft т/д become ц/дз (цяпер, дзень); э after a
     # consonant (гэта), шч for щ, -ае, -ага, -ыя, infinitive -ць.
@@ -269,6 +297,22 @@ _PATTERNS_SRC: tuple[tuple[str, dict[str, float]], ...] = (
     (r"[^аеиоуяюн]ни$", {"bg": 0.7}),
     (r"ове$", {"bg": 1.0}),
     (r"ци$", {"bg": 1.5, "ru": -1.0}),
+    (r"(?:хме|хте)$", {"bg": 3.0}),
+    (r"аме$", {"bg": 1.2}),
+    (r"ният$", {"bg": 2.5}),
+    (r"(?:ната|ното|ните)$", {"bg": 1.0}),
+    (r"овете$", {"bg": 2.5}),
+    (r"ват$", {"bg": 1.5}),
+    (r"ейки$", {"bg": 1.5}),
+    (r"тел$", {"bg": 1.0}),
+    (r"щ$", {"bg": 2.0, "ru": -0.5}),
+    (r"(?:ща|що)$", {"bg": 1.2, "ru": -0.5}),
+    # Bulgarian has lost the noun cases: no -ого, -ому, -ами, -ом, -ую of Russian/Ukrainian.
+    (r"(?:ого|ому)$", {"bg": -1.0}),
+    (r"(?:ами|ями)$", {"bg": -1.5}),
+    (r"ом$", {"bg": -0.8}),
+    (r"ей$", {"bg": -0.5}),
+    (r"ую$", {"bg": -1.0}),
     # --- Latin script: English, German, French, Polish ---
     (r"th", {"en": 1.2, "pl": -1.5, "de": -0.3, "fr": -0.3}),
     (r"^wh", {"en": 2.0}),
@@ -322,6 +366,43 @@ _PATTERNS_SRC: tuple[tuple[str, dict[str, float]], ...] = (
     (r"ach$", {"pl": 1.0, "de": 0.3}),
     (r"ow", {"pl": 0.7, "en": 0.5}),
     (r"([bcdfghjklmnpstvxz])\1", {"pl": -0.5}),
+    # English derivational endings and spellings French, German and Polish lack.
+    (r"y$", {"en": 1.2, "pl": 1.0, "fr": -1.0, "de": -1.0}),
+    (r"(?:ic|ical|ically)$", {"en": 1.5}),
+    (r"o?logy$", {"en": 2.0}),
+    (r"(?:ize|ized|izes|izing)$", {"en": 2.0}),
+    (r"(?:ism|ist|ists)$", {"en": 1.2, "de": 0.3}),
+    (r"(?:ate|ated|ates)$", {"en": 0.8}),
+    (r"ive$", {"en": 0.5, "fr": 0.5}),
+    (r"or$", {"en": 0.8, "de": 0.3, "fr": -0.5}),
+    (r"er$", {"en": 0.3, "de": 0.5, "fr": 0.3}),
+    (r"[kw]$", {"en": 1.0, "fr": -1.5}),
+    (r"[ae]y", {"en": 1.0}),
+    (r"ew", {"en": 0.8, "pl": 0.3}),
+    (r"aw", {"en": 0.5, "pl": 0.5}),
+    (r"^(?:wr|kn)", {"en": 2.0, "pl": -0.5}),
+    (r"[bcdfgklmnprtvwy]s$", {"en": 0.8, "fr": 0.3, "de": -0.5, "pl": -1.0}),
+    # French endings.
+    (r"(?:oir|oire|oires)$", {"fr": 2.0}),
+    (r"(?:ique|iques)$", {"fr": 2.0}),
+    (r"(?:eur|eurs|euse|euses)$", {"fr": 2.0, "en": -1.0}),
+    (r"ement$", {"fr": 1.0, "en": 0.3}),
+    (r"(?:ette|ettes|elle|elles|ille|illes)$", {"fr": 1.5}),
+    (r"(?:ier|iers)$", {"fr": 1.0}),
+    (r"(?:isme|iste|istes|esse|aire|aires)$", {"fr": 1.5}),
+    (r"ie$", {"fr": 0.6, "de": 0.4, "pl": 0.6}),
+    (r"(?:ance|ence)$", {"fr": 0.5, "en": 0.5}),
+    (r"[aeiou]x$", {"fr": 0.5}),
+    # German endings and clusters.
+    (r"ig$", {"de": 1.5}),
+    (r"lein$", {"de": 2.0}),
+    (r"cht", {"de": 2.0}),
+    (r"^(?:ver|zer|ent|be)", {"de": 0.5}),
+    (r"(?:ieren|iert|ierte|ierten)$", {"de": 2.0}),
+    # Polish.
+    (r"(?:owa|owe|owy|owych|owej)$", {"pl": 1.5}),
+    (r"^w[^aeiouyąęór]", {"pl": 1.5, "en": -0.3}),
+    (r"(?:ki|ka)$", {"pl": 0.5}),
 )
 _LANG_SCRIPT = {lang: script for script, langs in SCRIPT_LANGUAGES.items() for lang in langs}
 # Patterns by the script of the languages they weigh: a Cyrillic word never tries Latin ones.
@@ -333,6 +414,23 @@ PATTERNS: dict[str, tuple[tuple[re.Pattern[str], dict[str, float]], ...]] = {
     )
     for script in ("cyrl", "latn")
 }
+
+
+# A language's own letters are absent from many of its words, but not from as many as in a
+# neighbour's: a word of 4+ letters with none of them is that much less likely to be its.
+# Rough shares of words without them, from knowledge of the orthographies: Ukrainian і/ї/є/ґ
+# or apostrophe in about half the words, Russian ы/э/ъ/ё in a fifth, Polish diacritics in
+# two of five, French in a quarter.
+ABSENCE: dict[str, tuple[frozenset[str], float]] = {
+    "uk": (frozenset("іїєґ'"), 0.5),
+    "be": (frozenset("іў'"), 0.55),
+    "ru": (frozenset("ыэъё"), 0.8),
+    "bg": (frozenset("ъщ"), 0.8),
+    "pl": (frozenset("ąćęłńóśźż"), 0.6),
+    "fr": (frozenset("àâæçéèêëîïôœùûüÿ"), 0.75),
+    "de": (frozenset("äöüß"), 0.85),
+}
+_ABSENCE_LOG = {lang: (letters, math.log(share)) for lang, (letters, share) in ABSENCE.items()}
 
 
 @lru_cache(maxsize=1)
@@ -371,12 +469,20 @@ def word_evidence(word: str, script: str) -> tuple[tuple[str, float], ...]:
     for lang, alphabet in ALPHABETS.items():
         if _LANG_SCRIPT.get(lang) == script and not letters <= alphabet:
             scores[lang] = -penalty
+    if len(letters) >= 3 and len(word) >= 4:
+        for lang, (markers, log_share) in _ABSENCE_LOG.items():
+            if _LANG_SCRIPT[lang] == script and not letters & markers:
+                scores[lang] = scores.get(lang, 0.0) + log_share
     for pattern, weights in PATTERNS.get(script, ()):
-        if pattern.search(word):
+        match = pattern.search(word)
+        # An ending needs a stem in front of it: German "ist" is no English "-ist".
+        if match and (match.start() > 0 or not pattern.pattern.endswith("$")):
             for lang, weight in weights.items():
                 scores[lang] = scores.get(lang, 0.0) + weight
     for lang in lexicon().get(word, ()):
-        scores[lang] = scores.get(lang, 0.0) + LEXICON_WEIGHT
+        # A language's own frequent word is never held against it (Bulgarian много ends in
+        # -ого like a Russian genitive).
+        scores[lang] = max(scores.get(lang, 0.0), 0.0) + LEXICON_WEIGHT
     return tuple(scores.items())
 
 

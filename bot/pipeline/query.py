@@ -5,17 +5,19 @@ Syntax, loosest binding first::
     a OR b            either
     a AND b, a b      both (juxtaposition is an implicit AND)
     NOT a, -a         not
-    a NEAR/n b        both, at most n words between them, in either order
+    a NEAR/n b        both, with at most n words between them, in either order
     ( ... )           grouping
-    word  word*  "exact phrase"  "курск* област*"
+    word  word*  "exact phrase"  "курск* област*"  «фраза»
     entity:<id>  topic:<id>  lang:<code>  source:<id>
 
 Only upper-case AND, OR, NOT and NEAR/n are operators: `us and them` is three words. The
 operands of NEAR are words or phrases, or a parenthesised OR of them:
-`(troops OR войск*) NEAR/5 kursk`.
+`(troops OR войск*) NEAR/5 kursk`; the two must not overlap, so `kursk NEAR/3 kursk` needs two
+occurrences. A term with inner punctuation is a phrase of its words (`north-korea`, `су-34`),
+as the post text is split the same way. Field ids are compared in lower case.
 
-Words are matched against the folded words of a post (`bot.text.fold`), so case and Latin
-diacritics never matter. How one query word matches a post word:
+Words are matched against the folded words of a post (`bot.text.fold`, applied to the query
+word too), so case and Latin diacritics never matter. How one query word matches a post word:
 
 - `word*` matches any post word starting with `word`.
 - A word ending in Hangul also matches post words that start with it: Korean glues particles
@@ -25,13 +27,15 @@ diacritics never matter. How one query word matches a post word:
   three letters) is cut off, and a post word matches when it is that stem plus one of the
   listed endings (or nothing). So `курская` finds курской, курскую, курский, and `война`
   finds войны, войне, войной, but neither finds a word with another suffix (курсант,
-  военный). The rule is deliberately conservative: `word*` stays the tool for anything
-  broader.
-- Everything else, and every word inside "quotes", and a Cyrillic word typed in capitals
-  (an acronym: НАТО, ВСУ) matches exactly. Quotes are the way to ask for one exact form.
+  военный). The rule is deliberately small: `word*` stays the tool for anything broader. It
+  can still reach an unrelated word that happens to be stem plus ending (`посла` finds
+  `после`); quoting the word turns it off.
+- Everything else, every word inside "quotes", and a Cyrillic word typed in capitals (an
+  acronym: НАТО, ВСУ) matches exactly. Quotes are the way to ask for one exact form.
 
-A post is seen as its words joined by single spaces, with a space on each side; most checks
-are then one substring search. Queries compile once into closures; `str(query)` prints a
+A post is seen as its words joined by single spaces, with a space on each side
+(`Doc.joined`); most checks are then one substring search in C. Queries compile once into
+closures, and an OR of many words into one Aho-Corasick automaton. `str(query)` prints a
 canonical form that parses back to an equal query.
 """
 
@@ -59,7 +63,6 @@ __all__ = [
 FIELDS = ("entity", "topic", "lang", "source")
 MAX_LENGTH = 10_000  # characters; a chat query is far shorter, a topic file entry a bit
 MAX_DEPTH = 64  # nested parentheses / NOTs, keeps the recursive parser and printer safe
-MAX_NEAR = 999
 OR_AUTOMATON_MIN = 6  # an OR of this many words is checked with one automaton pass
 
 Mode = Literal["exact", "prefix", "inflect"]
@@ -84,7 +87,7 @@ _ID_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
 _LANG_RE = re.compile(r"[a-z]{2,3}")
 _NEAR_RE = re.compile(r"NEAR/(\d{1,3})")
 _QUOTES = "\"“”„«»"
-_STOP = frozenset(" \t\n\r\f\v()") | frozenset(_QUOTES)
+_STOP = frozenset("()" + _QUOTES)  # besides any whitespace
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,7 +100,9 @@ class Doc:
 
     `lang` may be a callable: it is called at most once, and only when a `lang:` atom is
     evaluated, so posts nobody filters by language skip detection. Entity, topic and language
-    ids are lower case; `source` is compared case-insensitively.
+    ids are lower case; `source` is compared case-insensitively. A Doc caches derived views,
+    so change `words` only by making a new one; setting `topics` after classification is
+    fine (or use `dataclasses.replace`).
     """
 
     words: Sequence[str]
@@ -175,13 +180,6 @@ class Piece:
         if self.mode == PREFIX:
             return re.escape(self.text) + "[^ ]*"
         return re.escape(self.stem) + _ENDINGS_RX
-
-    def matches(self, word: str) -> bool:
-        if self.mode == EXACT:
-            return word == self.text
-        if self.mode == PREFIX:
-            return word.startswith(self.text)
-        return word.startswith(self.stem) and word[len(self.stem):] in ENDINGS
 
 
 def _piece(text: str, *, star: bool = False, quoted: bool = False, caps: bool = False) -> Piece:
@@ -335,7 +333,7 @@ def _lex(text: str) -> list[_Token]:
             i += 1
         else:
             end = i
-            while end < size and text[end] not in _STOP:
+            while end < size and text[end] not in _STOP and not text[end].isspace():
                 end += 1
             word = text[i:end]
             if word in ("AND", "OR", "NOT"):
@@ -522,8 +520,8 @@ class _Parser:
             raise BadQuery(f"expected {what} after '{name}:' at {_col(at)}", at)
         pattern = _LANG_RE if name == "lang" else _ID_RE
         if pattern.fullmatch(value) is None:
-            good = pattern.match(value)
-            bad = at + (good.end() if good else 0)
+            good = pattern.match(value) if name != "lang" else None
+            bad = at + (good.end() if good else 0)  # the first bad character of an id
             what = "a language code such as ru or ko" if name == "lang" else "letters, digits, _ . -"
             raise BadQuery(f"bad {name} id {raw!r} at {_col(bad)}: expected {what}", bad)
         if name == "entity" and self.known is not None and value not in self.known:
@@ -681,20 +679,6 @@ def _any_words_check(nodes: list[Words]) -> Check:
     return check
 
 
-def _all(checks: list[Check]) -> Check:
-    if len(checks) == 2:
-        first, second = checks
-        return lambda d, t: first(d, t) and second(d, t)
-
-    def check(d: Doc, t: str) -> bool:
-        for c in checks:
-            if not c(d, t):
-                return False
-        return True
-
-    return check
-
-
 def _any(checks: list[Check]) -> Check:
     if len(checks) == 1:
         return checks[0]
@@ -712,43 +696,91 @@ def _any(checks: list[Check]) -> Check:
 
 
 def compile_node(node: Node) -> Check:
-    """Compile a syntax tree into a check(doc, doc.joined()) closure."""
-    if isinstance(node, Words):
-        return _words_check(node)
-    if isinstance(node, Field):
-        value = node.value
-        if node.name == "entity":
-            return lambda d, t: value in d.entities
-        if node.name == "topic":
-            return lambda d, t: value in d.topics
-        if node.name == "source":
-            return lambda d, t: d.source.lower() == value
-        return lambda d, t: d.language() == value
-    if isinstance(node, Near):
-        return _near_check(node)
-    if isinstance(node, Not):
-        inner = compile_node(node.child)
-        return lambda d, t: not inner(d, t)
-    children = sorted(node.children, key=_cost)
-    if isinstance(node, And):
-        return _all([compile_node(c) for c in children])
-    words = [c for c in children if isinstance(c, Words)]
-    if len(words) >= OR_AUTOMATON_MIN:
-        others = [c for c in children if not isinstance(c, Words)]
-        checks = [compile_node(c) for c in others if _cost(c) < 2]
-        checks.append(_any_words_check(words))
-        checks.extend(compile_node(c) for c in others if _cost(c) >= 2)
-        return checks[0] if len(checks) == 1 else _any(checks)
-    return _any([compile_node(c) for c in children])
+    """Compile a syntax tree into one function check(doc, doc.joined()) -> bool.
+
+    The tree is written as a single Python expression (constants live in the function's
+    namespace, never in the source text), so evaluating a query is one call, not one per node.
+    """
+    emitter = _Emitter()
+    expr = emitter.expr(node)
+    namespace = emitter.namespace
+    exec(compile(f"def check(d, t):\n    return {expr}\n", "<query>", "exec"), namespace)
+    check = namespace["check"]
+    check.__doc__ = expr  # for debugging: what the query became
+    return check
+
+
+class _Emitter:
+    """Writes a tree as an expression over `d` (the Doc) and `t` (its joined words)."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, object] = {"_inflected_in": _inflected_in}
+
+    def const(self, value: object) -> str:
+        name = f"_k{len(self.namespace)}"
+        self.namespace[name] = value
+        return name
+
+    def expr(self, node: Node) -> str:
+        if isinstance(node, Words):
+            return self.words(node)
+        if isinstance(node, Field):
+            value = self.const(node.value)
+            return {"entity": f"{value} in d.entities", "topic": f"{value} in d.topics",
+                    "source": f"d.source.lower() == {value}",
+                    "lang": f"d.language() == {value}"}[node.name]
+        if isinstance(node, Near):
+            return f"{self.const(_near_check(node))}(d, t)"
+        if isinstance(node, Not):
+            return f"not {self.expr(node.child)}"
+        children = sorted(node.children, key=_cost)  # cheap tests first, lang: last
+        is_and = isinstance(node, And)
+        parts = self.set_tests(children, is_and)
+        rest = [c for c in children if not (isinstance(c, Field) and c.name in ("entity", "topic"))]
+        words = [c for c in rest if isinstance(c, Words)]
+        if not is_and and len(words) >= OR_AUTOMATON_MIN:
+            others = [c for c in rest if not isinstance(c, Words)]
+            parts.extend(self.expr(c) for c in others if _cost(c) < 2)
+            parts.append(f"{self.const(_any_words_check(words))}(d, t)")
+            parts.extend(self.expr(c) for c in others if _cost(c) >= 2)
+        else:
+            parts.extend(self.expr(c) for c in rest)
+        return "(" + (" and " if is_and else " or ").join(parts) + ")"
+
+    def words(self, node: Words) -> str:
+        pieces = node.pieces
+        if len(pieces) == 1 and pieces[0].mode != INFLECT:
+            return f"{self.const(pieces[0].needle)} in t"
+        if len(pieces) == 1:
+            needle = self.const(pieces[0].needle)
+            return f"({needle} in t and _inflected_in({needle}, t))"
+        if all(p.mode == EXACT for p in pieces):
+            return f"{self.const(' ' + ' '.join(p.text for p in pieces) + ' ')} in t"
+        anchor = self.const(min(pieces, key=piece_cost).needle)
+        regex = self.const(_LazyRegex(" " + " ".join(p.pattern() for p in pieces) + "(?= )"))
+        return f"({anchor} in t and {regex}.get().search(t) is not None)"
+
+    def set_tests(self, children: Sequence[Node], is_and: bool) -> list[str]:
+        """The entity: and topic: children of an AND/OR as one set operation each."""
+        out = []
+        for name, attr in (("entity", "d.entities"), ("topic", "d.topics")):
+            values = frozenset(c.value for c in children if isinstance(c, Field) and c.name == name)
+            if len(values) == 1:
+                out.append(f"{self.const(next(iter(values)))} in {attr}")
+            elif values and is_and:
+                out.append(f"{self.const(values)} <= {attr}")
+            elif values:
+                out.append(f"not {self.const(values)}.isdisjoint({attr})")
+        return out
 
 
 def piece_cost(piece: Piece) -> float:
-    """Rough chance that a post has this piece: longer words are rarer, and a prefix is as
+    """Rough chance that a post has this piece: each letter halves it, and a prefix is as
     common as a word one letter shorter. Used to pick what to search and index on."""
     size = len(piece.stem if piece.mode == INFLECT else piece.text)
     if piece.mode == PREFIX:
         size -= 1
-    return 1.0 if size < 1 else min(1.0, 2.0 / size**2)
+    return 0.5 ** max(size, 0)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -131,6 +131,7 @@ def _read(text: str, source: str,
         return [], [items]
     topics: list[Topic] = []
     problems: list[str] = []
+    seen: set[str] = set()
     for node in items:
         line = node.start_mark.line + 1
         if not isinstance(node, yaml.MappingNode):
@@ -146,9 +147,10 @@ def _read(text: str, source: str,
         if topic_id is None or not _ID_RE.match(topic_id):
             problems.append(f"{name}: expected an id of lower-case letters, digits and _")
             continue
-        if topic_id in (t.id for t in topics):
+        if topic_id in seen:
             problems.append(f"{name}: duplicate topic id")
             continue
+        seen.add(topic_id)
         query_node = fields.get("query")
         if not isinstance(query_node, yaml.ScalarNode) or not query_node.value.strip():
             problems.append(f"{name}: expected a query")

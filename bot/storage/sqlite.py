@@ -429,6 +429,18 @@ class SQLiteStore:
         )
         return cur.rowcount == 1
 
+    def release_claims(self, worker: str, alert_ids: Sequence[int]) -> int:
+        """Hand back alerts this worker claimed but never started sending (clean shutdown)."""
+        if not alert_ids:
+            return 0
+        marks = ",".join("?" * len(alert_ids))
+        cur = self._exec(
+            "UPDATE outbox SET state='pending', attempts=MAX(attempts-1, 0), lease_owner=NULL, "
+            f"lease_until=NULL WHERE lease_owner=? AND state='sending' AND alert_id IN ({marks})",
+            (worker, *alert_ids),
+        )
+        return cur.rowcount
+
     def mark_retry(self, alert_id: int, worker: str, error: str, delay: float) -> None:
         self._exec(
             "UPDATE outbox SET state='pending', next_at=?, last_error=?, lease_owner=NULL, "

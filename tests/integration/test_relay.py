@@ -181,3 +181,32 @@ async def test_run_loop_stops_promptly(store):
     stop.set()
     await asyncio.wait_for(task, 2)
     assert platform.delivered == ["1"]
+
+
+class StuckPlatform(FlakyPlatform):
+    """Accepts the first send and never answers: a kill arrives mid-send."""
+
+    def __init__(self):
+        super().__init__([])
+        self.started = asyncio.Event()
+
+    async def send(self, room, alert):
+        self.started.set()
+        await asyncio.Event().wait()
+
+
+async def test_shutdown_hands_back_unstarted_alerts_and_keeps_the_one_in_flight(store):
+    for mid in ("1", "2", "3"):
+        enqueue(store, mid, lang="en")
+    platform = StuckPlatform()
+    relay = Relay(store, {"console": platform}, None, worker="w", lease=30)
+    task = asyncio.create_task(relay.deliver_due())
+    await asyncio.wait_for(platform.started.wait(), 2)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await relay.aclose()
+    # alerts 2 and 3 are due again at once; alert 1 may have reached the platform, so it
+    # waits for its lease to run out rather than risk a duplicate now
+    again = store.claim_alerts("next", limit=10)
+    assert sorted(i.alert.post.message_id for i in again) == ["2", "3"]
+    assert all(i.attempts == 1 for i in again)
