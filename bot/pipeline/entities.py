@@ -50,6 +50,7 @@ _ENTITY_KEYS = {"id", "type", "name", "hashtag", "aliases", "not_in"}
 # scan of Russian posts by a third; measured in benchmarks/entities.py.
 _ROOT_ORDER = (" оаниетврслeaintsrold.,0-12іuкcдmуhмpпzяwзgьbгyбfчkйvхjжqюxцßышїщєфэъґ"
                "이다는에의을가고지로)(:3594'867\"«»—?!/#")
+_SPACES = ("\n", "\xa0", "\r", "\t", "\u202f")  # read as plain spaces between alias words
 _UNMATCHABLE = "A"  # folded text is lower case: a key ending in "A" never matches
 _DUMMY = (None, 2, 2, None, False, True, True)  # a block of no entity: inert even if it matched
 
@@ -349,10 +350,9 @@ class Tagger:
             return []
         s = folded.folded
         # Multi-word aliases are keyed with plain spaces; same-length swaps keep offsets valid.
-        if "\n" in s:
-            s = s.replace("\n", " ")
-        if "\xa0" in s:
-            s = s.replace("\xa0", " ")
+        for space in _SPACES:
+            if space in s:
+                s = s.replace(space, " ")
         n = len(s)
         found: list[tuple[int, int, int, str]] = []
         blocks: list[tuple[int, int, str]] | None = None

@@ -85,15 +85,11 @@ class Suffixes:
     def __init__(self, classes: dict[str, SuffixClass]) -> None:
         self._classes = classes
         self._expanded: dict[str, tuple[Ending, ...]] = {}
-        for name in classes:
-            self.endings(name)  # validate every class (references, cycles) up front
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._classes
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._classes)
+        for name in classes:  # validate every class (references, loops) up front
+            try:
+                self.endings(name)
+            except PatternError as exc:
+                raise PatternError(f"suffix class {name!r}: {exc}") from None
 
     def endings(self, name: str, _stack: tuple[str, ...] = ()) -> tuple[Ending, ...]:
         if name in self._expanded:
@@ -101,26 +97,23 @@ class Suffixes:
         if name not in self._classes:
             raise PatternError(f"unknown suffix class {{{name}}}")
         if name in _stack:
-            raise PatternError(f"suffix classes refer to each other in a loop: {' -> '.join(_stack + (name,))}")
+            loop = " -> ".join(_stack + (name,))
+            raise PatternError(f"suffix classes refer to each other in a loop: {loop}")
         cls = self._classes[name]
         out: dict[str, Ending] = {}
         for raw in cls.forms:
             literal, ref = _split_ref(nfc(raw))
-            own = 0 if cls.detached else len(literal)
             if ref is None:
                 tails: tuple[Ending, ...] = (Ending("", 0, False),)
             else:
                 tails = self.endings(ref, _stack + (name,))
             for tail in tails:
-                attached = own + tail.attached if own == len(literal) else own
+                # A detached class detaches everything after it, whatever its tail says.
+                attached = 0 if cls.detached else len(literal) + tail.attached
                 ending = Ending(literal + tail.text, attached, cls.open or tail.open)
                 out.setdefault(ending.text, ending)
         self._expanded[name] = tuple(out.values())
         return self._expanded[name]
-
-    def first(self, name: str) -> str:
-        """The ending shown in an alias's display form by default (the class's first form)."""
-        return self.endings(name)[0].text
 
 
 @dataclass(frozen=True, slots=True)
