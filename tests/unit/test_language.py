@@ -1,0 +1,272 @@
+"""This module contains the tests of language detection on short, noisy chat posts.
+
+Every post here was written for these tests; none comes from the benchmark data.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langdetect.detector_factory import DetectorFactory
+
+from bot.pipeline.language import (
+    DEFAULT_CANDIDATES,
+    UND,
+    Detection,
+    LanguageDetector,
+    clean,
+    repair_mojibake,
+)
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    return LanguageDetector()
+
+
+SHORT_POSTS = [
+    ("ru", "Северокорейские военные прибыли в Курскую область, сообщили источники."),
+    ("ru", "Что происходит под Курском?"),
+    ("ru", "Сегодня ночью снова была тревога"),
+    ("ru", "спасибо, всё понятно"),
+    ("uk", "Північнокорейські військові вже воюють на Курщині, повідомила розвідка."),
+    ("uk", "Що відбувається біля кордону?"),
+    ("uk", "Сьогодні вночі знову була тривога"),
+    ("uk", "Як справи?"),
+    ("be", "Беларускія вайскоўцы правялі вучэнні каля мяжы."),
+    ("be", "Гэта вельмі цікава"),
+    ("be", "Што адбываецца на мяжы?"),
+    ("bg", "Севернокорейски войници са пристигнали в Русия, съобщиха от разузнаването."),
+    ("bg", "Това е много важно"),
+    ("bg", "Какво се случва там?"),
+    ("ko", "북한군이 러시아 쿠르스크 지역에 배치되었다"),
+    ("ko", "북한군 파병"),
+    ("ko", "정말요?"),
+    ("en", "North Korean troops are fighting alongside Russian forces in Kursk."),
+    ("en", "What happened there?"),
+    ("en", "thanks, got it"),
+    ("de", "Nordkoreanische Soldaten kämpfen an der Seite Russlands."),
+    ("de", "Was ist passiert?"),
+    ("de", "Danke, alles klar"),
+    ("fr", "Des soldats nord-coréens combattent aux côtés de la Russie."),
+    ("pl", "Północnokoreańscy żołnierze walczą po stronie Rosji."),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), SHORT_POSTS)
+def test_short_posts(detector: LanguageDetector, lang: str, text: str) -> None:
+    found = detector.detect(text)
+    assert found.lang == lang
+    assert detector.min_confidence <= found.confidence <= 1.0
+
+
+def test_default_candidates() -> None:
+    assert DEFAULT_CANDIDATES == ("ru", "uk", "be", "bg", "en", "de", "fr", "pl", "ko")
+    assert LanguageDetector().candidates == DEFAULT_CANDIDATES
+
+
+# --- mixed script, caps, markup, noise -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("ru", "Apple представила новый iPhone 16 Pro"),
+        ("ru", "Компания Samsung Electronics объявила о запуске Galaxy AI"),
+        ("uk", "Новий iPhone вже у продажу"),
+        ("ko", "삼성 Galaxy S25 공개"),
+        ("ko", "삼성전자가 Galaxy S25 Ultra를 공개했다"),
+        ("en", "The Kremlin said «Курск» was under control"),
+    ],
+)
+def test_mixed_script_posts(detector: LanguageDetector, lang: str, text: str) -> None:
+    assert detector.detect(text).lang == lang
+
+
+def test_latin_lookalikes_inside_cyrillic_words(detector: LanguageDetector) -> None:
+    # Ukrainian typed with a Latin "i" in place of "і" is common on phone keyboards.
+    assert detector.detect("Вiйськовi вже на Курщинi").lang == "uk"
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        ("ru", "СРОЧНО: ВОЙСКА КНДР В КУРСКОЙ ОБЛАСТИ"),
+        ("uk", "ТЕРМІНОВО: ВІЙСЬКА КНДР НА КУРЩИНІ"),
+        ("en", "BREAKING: EXPLOSIONS REPORTED IN KURSK"),
+    ],
+)
+def test_all_caps(detector: LanguageDetector, lang: str, text: str) -> None:
+    assert detector.detect(text).lang == lang
+    assert detector.detect(text.lower()).lang == lang
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["🔥🔥🔥", "😂👍", "https://t.me/rybar/12345", "www.example.com/news", "rt.com", "12:45 25.11.2024",
+     "@rybar", "", "   ", "!!!", "+7 (900) 000-00-00", "ok", "а"],
+)
+def test_no_evidence_is_und(detector: LanguageDetector, text: str) -> None:
+    assert detector.detect(text) == Detection(UND, 0.0)
+
+
+def test_links_mentions_and_markup_do_not_vote(detector: LanguageDetector) -> None:
+    post = "**Срочно**: ситуация обостряется @war_reports https://example.com/english/news/update"
+    assert detector.detect(post).lang == "ru"
+    assert "example" not in clean(post) and "war_reports" not in clean(post)
+
+
+def test_hashtags(detector: LanguageDetector) -> None:
+    # Hashtags are dropped when there is prose; a post of hashtags only still gets a language.
+    assert detector.detect("#news #breaking Войска КНДР уже в Курской области").lang == "ru"
+    assert detector.detect("#КурскаяОбласть #КНДР").lang == "ru"
+    assert detector.detect("#ВійськаКНДР #Курщина").lang == "uk"
+
+
+def test_emoji_around_text(detector: LanguageDetector) -> None:
+    assert detector.detect("😀 Привет 😀").lang == "ru"
+    assert detector.detect("🇺🇦 Слава Україні! 🇺🇦").lang == "uk"
+
+
+def test_mojibake_is_repaired(detector: LanguageDetector) -> None:
+    garbled = "Привет мир, как дела?".encode().decode("cp1252", errors="replace")
+    assert repair_mojibake(garbled) == "Привет мир, как дела?"
+    assert detector.detect(garbled).lang == "ru"
+    assert repair_mojibake("Ärger über Österreich") == "Ärger über Österreich"
+
+
+def test_script_without_candidate_is_und(detector: LanguageDetector) -> None:
+    assert detector.detect("日本語のテキストです").lang == UND  # Japanese: not watched
+    assert detector.detect("هذا نص عربي قصير").lang == UND
+
+
+# --- candidates ----------------------------------------------------------------------------
+
+
+def test_candidate_restriction_is_honoured() -> None:
+    ru_en = LanguageDetector(["ru", "en"])
+    assert ru_en.candidates == ("ru", "en")
+    for text in ("Північнокорейські військові вже воюють на Курщині", "Това е много важно",
+                 "Nordkoreanische Soldaten kämpfen an der Seite Russlands", "북한군 파병"):
+        assert ru_en.detect(text).lang in ("ru", "en", UND)
+    assert ru_en.detect("북한군 파병").lang == UND
+
+
+def test_single_candidate_per_script() -> None:
+    only_uk = LanguageDetector(["uk", "ko"])
+    assert only_uk.detect("Що відбувається біля кордону?").lang == "uk"
+    assert only_uk.detect("What happened there?").lang == UND
+
+
+def test_other_langdetect_languages_and_aliases() -> None:
+    detector = LanguageDetector(["es", "it", "zh", "ja"])
+    assert detector.detect("¿Qué está pasando en la frontera?").lang == "es"
+    assert detector.detect("Cosa sta succedendo al confine?").lang == "it"
+    assert detector.detect("朝鲜士兵在库尔斯克地区作战").lang == "zh"
+    assert detector.detect("北朝鮮の兵士がクルスクで戦っている").lang == "ja"
+
+
+def test_unknown_candidates_are_rejected() -> None:
+    with pytest.raises(ValueError, match="xx"):
+        LanguageDetector(["ru", "xx"])
+    with pytest.raises(ValueError):
+        LanguageDetector([])
+    with pytest.raises(ValueError):
+        LanguageDetector(min_confidence=1.5)
+
+
+def test_min_confidence_turns_weak_answers_into_und() -> None:
+    strict = LanguageDetector(min_confidence=1.0)
+    lenient = LanguageDetector(min_confidence=0.0)
+    text = "Это правда?"
+    weak = lenient.detect(text)
+    assert weak.lang == "ru" and weak.confidence < 1.0
+    rejected = strict.detect(text)
+    assert rejected.lang == UND and rejected.confidence == weak.confidence
+
+
+# --- determinism, cache, threads -----------------------------------------------------------
+
+AMBIGUOUS = ["газета работа", "правда", "система", "Мерилин Монро", "union geo", "problem",
+             "Работа Н.", "молоко", "hotel", "банк"]
+
+
+def test_deterministic_across_fresh_detectors_and_global_state() -> None:
+    first = [LanguageDetector(cache_size=0).detect(t) for t in AMBIGUOUS]
+    # Someone else resetting langdetect's global seed or Python's RNG must not matter.
+    DetectorFactory.seed = None
+    random.seed(12345)
+    second = [LanguageDetector(cache_size=0).detect(t) for t in AMBIGUOUS]
+    DetectorFactory.seed = 7
+    third = [LanguageDetector(cache_size=0).detect(t) for t in AMBIGUOUS]
+    DetectorFactory.seed = None
+    assert first == second == third
+
+
+def test_deterministic_across_repeated_calls() -> None:
+    detector = LanguageDetector(cache_size=0)
+    for text in AMBIGUOUS:
+        answers = {detector.detect(text) for _ in range(5)}
+        assert len(answers) == 1
+
+
+def test_cache_hits_and_bound() -> None:
+    detector = LanguageDetector(cache_size=3)
+    assert detector.detect("Что происходит под Курском?").lang == "ru"
+    assert detector.cache_info() == (0, 1, 1)
+    assert detector.detect("Что происходит под Курском?").lang == "ru"
+    assert detector.cache_info() == (1, 1, 1)
+    for text in ("Як справи?", "What happened there?", "Was ist passiert?", "북한군 파병"):
+        detector.detect(text)
+    hits, misses, size = detector.cache_info()
+    assert size == 3 and misses == 5
+    detector.detect("Что происходит под Курском?")  # evicted: least recently used
+    assert detector.cache_info()[1] == 6
+
+
+def test_cache_can_be_disabled() -> None:
+    detector = LanguageDetector(cache_size=0)
+    detector.detect("Як справи?")
+    detector.detect("Як справи?")
+    assert detector.cache_info()[2] == 0
+
+
+def test_threads_agree_with_sequential_answers() -> None:
+    texts = [t for _, t in SHORT_POSTS] + AMBIGUOUS
+    expected = {t: LanguageDetector(cache_size=0).detect(t) for t in texts}
+    shared = LanguageDetector(cache_size=8)
+    results: dict[int, list[Detection]] = {}
+
+    def work(n: int) -> None:
+        results[n] = [shared.detect(t) for t in texts[n % 3:] + texts[: n % 3]]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for n, found in results.items():
+        order = texts[n % 3:] + texts[: n % 3]
+        assert found == [expected[t] for t in order]
+
+
+# --- properties ----------------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=80))
+def test_any_text_gets_a_well_formed_answer(text: str) -> None:
+    detector = _PROPERTY_DETECTOR
+    found = detector.detect(text)
+    assert found.lang in (*DEFAULT_CANDIDATES, UND)
+    assert 0.0 <= found.confidence <= 1.0
+    if found.lang == UND:
+        assert found.confidence < detector.min_confidence
+    assert detector.detect(text) == found
+
+
+_PROPERTY_DETECTOR = LanguageDetector()
