@@ -1,28 +1,55 @@
-"""This module contains the Discord binding of the command table: slash commands built from
-`handlers.COMMANDS`, each answered within Discord's 3-second window."""
+"""This module contains the Discord binding of the command table: one slash command per entry
+of `handlers.COMMANDS`, answered within Discord's 3-second window (or deferred and filled in).
+
+Commands that take text take it in a string option `query`; /recent and /search also take
+`limit`. Autocomplete offers `entity:`, `topic:`, `source:` and `lang:` terms for queries,
+this room's subscription ids for /unsubscribe, /pause and /resume, and codes for /lang.
+Moderators are members with Manage Server (or the role named in the config); the shared
+handlers refuse everyone else, ephemerally, and audit every change.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Optional
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot.platforms.discord_render import NO_PINGS, safe
-from bot.render import truncate
+from bot.platforms.discord_render import NO_PINGS, reply_message
+from bot.render import LANGUAGE_NAMES
 from bot.settings import DiscordSettings
 from handlers import COMMANDS, Command, Reply, Request, Services, dispatch
 
 log = logging.getLogger(__name__)
 
-ANSWER_WITHIN = 2.0  # seconds before we defer; Discord allows 3
-_SUB_ID_COMMANDS = {"unsubscribe", "pause", "resume"}
+WINDOW = 3.0  # Discord drops an interaction not answered within this many seconds
+ANSWER_WITHIN = 2.0  # answer directly if the command is done by then, else defer first
+MAX_CHOICES = 25
+CHOICE_LIMIT = 100
+SUBSCRIPTION_ID_COMMANDS = frozenset({"unsubscribe", "pause", "resume"})
+QUERY_COMMANDS = frozenset({"recent", "search", "subscribe", "test"})
+LIMITED_COMMANDS = frozenset({"recent", "search"})
+QUERY_HELP = {
+    "recent": "optional query, e.g. entity:kursk AND troops",
+    "search": "query, e.g. entity:north_korea AND (entity:kursk OR troops)",
+    "subscribe": "query to alert on, e.g. entity:north_korea AND entity:kursk",
+    "unsubscribe": "subscription id (see /subscriptions)",
+    "pause": "subscription id (see /subscriptions)",
+    "resume": "subscription id (see /subscriptions)",
+    "keywords": "list | add <word> | keep <keyword> [variant ...] | remove <keyword>",
+    "sources": "list | add <id> <kind> <address> | remove <id>",
+    "lang": "language code for this room's alerts, e.g. en",
+    "test": "text to dry-run against entities, topics and subscriptions",
+}
+
+Completer = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
 
 
 def is_moderator(interaction: discord.Interaction, settings: DiscordSettings) -> bool:
+    """Manage Server (or Administrator) in this channel, or the configured moderator role."""
     perms = interaction.permissions
     if perms.manage_guild or perms.administrator:
         return True
@@ -32,13 +59,18 @@ def is_moderator(interaction: discord.Interaction, settings: DiscordSettings) ->
     return False
 
 
+def room_address(interaction: discord.Interaction) -> tuple[str, str | None]:
+    """(chat, thread) as rooms are keyed: a thread (or forum post) is addressed by its parent."""
+    channel = interaction.channel
+    parent_id = getattr(channel, "parent_id", None)
+    if isinstance(channel, discord.Thread) and parent_id:
+        return str(parent_id), str(channel.id)
+    return str(interaction.channel_id), None
+
+
 def to_request(interaction: discord.Interaction, command: Command, query: str | None,
                limit: int | None, settings: DiscordSettings) -> Request:
-    channel = interaction.channel
-    thread = None
-    chat = str(interaction.channel_id)
-    if isinstance(channel, discord.Thread) and channel.parent_id:
-        chat, thread = str(channel.parent_id), str(channel.id)
+    chat, thread = room_address(interaction)
     options: dict[str, object] = {}
     if limit is not None:
         options["limit"] = limit
@@ -49,100 +81,211 @@ def to_request(interaction: discord.Interaction, command: Command, query: str | 
     )
 
 
-def reply_message(reply: Reply) -> tuple[str, list[discord.Embed]]:
-    content = truncate(safe(reply.text), 2000)
-    embeds = []
-    for item in reply.items[:10]:
-        embed = discord.Embed(title=truncate(safe(item.title), 256), url=item.url,
-                              description=truncate(safe(item.body), 350))
-        if item.meta:
-            embed.set_footer(text=truncate(item.meta, 300))
-        embeds.append(embed)
-    return content, embeds
+def answer_budget(interaction: discord.Interaction) -> float:
+    """Seconds left to answer directly: ANSWER_WITHIN, less the time the interaction already
+    spent reaching us (measured from its snowflake, so a lagging gateway cannot make us late)."""
+    age = (discord.utils.utcnow() - interaction.created_at).total_seconds()
+    return max(0.0, min(ANSWER_WITHIN, ANSWER_WITHIN - max(0.0, age)))
 
 
-async def respond(interaction: discord.Interaction, work: asyncio.Future[Reply]) -> None:
-    """Answer at once if the command is quick, else defer and fill the answer in later."""
+async def respond(interaction: discord.Interaction, work: Awaitable[Reply]) -> None:
+    """Answer at once if the command is quick; otherwise defer ("thinking...") first and fill
+    the answer in when it is ready."""
+    task = asyncio.ensure_future(work)
     try:
-        reply = await asyncio.wait_for(asyncio.shield(work), ANSWER_WITHIN)
+        reply = await asyncio.wait_for(asyncio.shield(task), answer_budget(interaction))
     except TimeoutError:
         await interaction.response.defer(thinking=True)
-        reply = await work
-        content, embeds = reply_message(reply)
-        await interaction.followup.send(content=content, embeds=embeds, allowed_mentions=NO_PINGS)
+        reply = await task
+        content, embeds = _message(reply)
+        if reply.ephemeral:
+            # A deferred answer is public; a refusal must reach only the asker.
+            await interaction.delete_original_response()
+            await interaction.followup.send(content=content, embeds=embeds, ephemeral=True,
+                                            allowed_mentions=NO_PINGS)
+        else:
+            await interaction.edit_original_response(content=content, embeds=embeds,
+                                                     allowed_mentions=NO_PINGS)
         return
-    content, embeds = reply_message(reply)
+    content, embeds = _message(reply)
     await interaction.response.send_message(content=content, embeds=embeds,
                                             ephemeral=reply.ephemeral, allowed_mentions=NO_PINGS)
 
 
-def _make_command(command: Command, services: Services, settings: DiscordSettings) -> app_commands.Command:
+def _message(reply: Reply) -> tuple[str, list[discord.Embed]]:
+    content, embeds = reply_message(reply)
+    return (content or ("(nothing to show)" if not embeds else "")), embeds
+
+
+def make_command(command: Command, services: Services, settings: DiscordSettings) -> app_commands.Command:
+    """The slash command for one table entry; its options follow the command's usage."""
+
     async def run(interaction: discord.Interaction, query: str | None, limit: int | None) -> None:
         req = to_request(interaction, command, query, limit, settings)
-        await respond(interaction, asyncio.ensure_future(dispatch(req, services)))
+        await respond(interaction, dispatch(req, services))
 
-    if command.name in ("recent", "search"):
-        async def with_limit(interaction: discord.Interaction, query: Optional[str] = None,  # noqa: UP045
-                             limit: Optional[app_commands.Range[int, 1, 20]] = None) -> None:  # noqa: UP045
+    # discord.py reads option names and types from the callback's signature, so each shape
+    # of command gets its own callback. `Optional[...]`: discord.py resolves these string
+    # annotations itself, and `X | None` does not work with `Range`.
+    required = command.usage.startswith("<")
+    if command.name in LIMITED_COMMANDS and required:
+        async def callback(interaction: discord.Interaction, query: str,
+                           limit: Optional[app_commands.Range[int, 1, 20]] = None) -> None:  # noqa: UP045
             await run(interaction, query, limit)
-        callback = with_limit
-    elif command.takes_text:
-        async def with_query(interaction: discord.Interaction, query: Optional[str] = None) -> None:  # noqa: UP045
+    elif command.name in LIMITED_COMMANDS:
+        async def callback(interaction: discord.Interaction, query: Optional[str] = None,  # noqa: UP045
+                           limit: Optional[app_commands.Range[int, 1, 20]] = None) -> None:  # noqa: UP045
+            await run(interaction, query, limit)
+    elif command.takes_text and required:
+        async def callback(interaction: discord.Interaction, query: str) -> None:
             await run(interaction, query, None)
-        callback = with_query
+    elif command.takes_text:
+        async def callback(interaction: discord.Interaction, query: Optional[str] = None) -> None:  # noqa: UP045
+            await run(interaction, query, None)
     else:
-        async def plain(interaction: discord.Interaction) -> None:
+        async def callback(interaction: discord.Interaction) -> None:
             await run(interaction, None, None)
-        callback = plain
-    slash = app_commands.Command(name=command.name, description=command.summary[:100], callback=callback)
+
+    described: dict[str, str] = {}
     if command.takes_text:
-        slash.autocomplete("query")(_autocomplete(command, services))
+        described["query"] = QUERY_HELP.get(command.name, command.usage or "text")[:100]
+    if command.name in LIMITED_COMMANDS:
+        described["limit"] = "how many posts (1-20)"
+    if described:
+        app_commands.describe(**described)(callback)
+    app_commands.guild_only()(callback)  # rooms and moderators are guild channels and roles
+    summary = command.summary + (" (moderators)" if command.moderator_only else "")
+    slash = app_commands.Command(name=command.name, description=summary[:100], callback=callback)
+    completer = completer_for(command, services)
+    if completer is not None:
+        slash.autocomplete("query")(completer)
     return slash
 
 
-def _autocomplete(command: Command, services: Services):  # noqa: ANN202 - discord.py's callback type
-    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-        head, _, last = current.rpartition(" ")
-        prefix = (head + " ") if head else ""
-        if command.name in _SUB_ID_COMMANDS:
-            options = [s.id for s in services.store.subscriptions()]
+# -- autocomplete ---------------------------------------------------------------------------
+
+
+def completer_for(command: Command, services: Services) -> Completer | None:
+    if command.name in QUERY_COMMANDS:
+        return _query_completer(services)
+    if command.name in SUBSCRIPTION_ID_COMMANDS:
+        return _subscription_completer(services)
+    if command.name == "lang":
+        return _language_completer()
+    return None
+
+
+def query_terms(services: Services) -> list[tuple[str, str]]:
+    """(term, what it names) for every entity, topic, source and language."""
+    terms = [(f"entity:{e.id}", e.name) for e in services.watchlist]
+    terms += [(f"topic:{t}", t) for t in services.topics.ids]
+    terms += [(f"source:{s.id}", s.name or s.address) for s in services.store.sources()]
+    terms += [(f"lang:{code}", name) for code, name in LANGUAGE_NAMES.items() if code != "und"]
+    return terms
+
+
+def complete_query(current: str, terms: list[tuple[str, str]]) -> list[app_commands.Choice[str]]:
+    """Complete the last word of a query with a term; the words before it are kept."""
+    head, space, last = current.rpartition(" ")
+    prefix = head + space
+    opening = last[: len(last) - len(last.lstrip("(-\""))]  # "(entity:k" keeps its "("
+    prefix += opening
+    word = last[len(opening):].lower()
+    ranked: list[tuple[int, str, str]] = []
+    for term, label in terms:
+        kind, _, ident = term.partition(":")
+        if not word:
+            rank = 0 if kind in ("entity", "topic") else 1
+        elif term.startswith(word) or ident.startswith(word):
+            rank = 0
+        elif word in term or word in label.lower():
+            rank = 1
         else:
-            options = [f"entity:{e}" for e in services.watchlist.ids]
-            options += [f"topic:{t}" for t in services.topics.ids]
-        wanted = last.lower()
-        found = [o for o in options if wanted in o.lower()][:25]
-        return [app_commands.Choice(name=(prefix + o)[:100], value=(prefix + o)[:100]) for o in found]
+            continue
+        ranked.append((rank, term, label))
+    ranked.sort(key=lambda r: r[0])
+    choices = []
+    for _, term, label in ranked:
+        value = prefix + term
+        if len(value) > CHOICE_LIMIT:
+            continue  # a cut value would change the query
+        name = value if label.lower() == term.partition(":")[2] else f"{value} ({label})"
+        choices.append(app_commands.Choice(name=name[:CHOICE_LIMIT], value=value))
+        if len(choices) == MAX_CHOICES:
+            break
+    return choices
+
+
+def _query_completer(services: Services) -> Completer:
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return complete_query(current, query_terms(services))
 
     return complete
 
 
-def install(bot: commands.Bot, services: Services, settings: DiscordSettings) -> None:
-    """Add every command of the table to the bot's tree; sync it when the bot starts."""
+def _subscription_completer(services: Services) -> Completer:
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        chat, thread = room_address(interaction)
+        room = services.room_for("discord", chat, thread)
+        if room is None:
+            return []
+        wanted = current.strip().lower()
+        found = [s for s in services.store.subscriptions(room.id)
+                 if wanted in s.id.lower() or wanted in s.query.lower()]
+        return [app_commands.Choice(name=f"{s.id}: {s.query}"[:CHOICE_LIMIT], value=s.id)
+                for s in found[:MAX_CHOICES]]
+
+    return complete
+
+
+def _language_completer() -> Completer:
+    async def complete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        wanted = current.strip().lower()
+        found = [(code, name) for code, name in LANGUAGE_NAMES.items()
+                 if code != "und" and (code.startswith(wanted) or wanted in name.lower())]
+        return [app_commands.Choice(name=f"{name} ({code})", value=code)
+                for code, name in found[:MAX_CHOICES]]
+
+    return complete
+
+
+# -- tree -----------------------------------------------------------------------------------
+
+
+def install(client: discord.Client, services: Services,
+            settings: DiscordSettings) -> app_commands.CommandTree:
+    """A command tree with every command of the table (for the configured guild, if any)."""
+    tree = app_commands.CommandTree(client)
+    guild = discord.Object(id=settings.guild_id) if settings.guild_id else None
     for command in COMMANDS.values():
-        bot.tree.add_command(_make_command(command, services, settings))
+        tree.add_command(make_command(command, services, settings), guild=guild)
 
-    async def setup_hook() -> None:
-        try:
-            if settings.guild_id:
-                guild = discord.Object(id=settings.guild_id)
-                bot.tree.copy_global_to(guild=guild)
-                await bot.tree.sync(guild=guild)
-            else:
-                await bot.tree.sync()
-        except discord.HTTPException as exc:
-            log.warning("could not sync slash commands: %s", exc)
-
-    bot.setup_hook = setup_hook  # type: ignore[method-assign]
-
-    @bot.tree.error
+    @tree.error
     async def on_app_command_error(interaction: discord.Interaction,
                                    error: app_commands.AppCommandError) -> None:
-        log.error("slash command failed", exc_info=error)
+        log.error("slash command /%s failed", interaction.command.name if interaction.command
+                  else "?", exc_info=error)
         text = "Sorry, that command failed on our side; it has been logged."
         try:
             if interaction.response.is_done():
                 await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
             else:
-                await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PINGS)
+                await interaction.response.send_message(text, ephemeral=True,
+                                                        allowed_mentions=NO_PINGS)
         except discord.HTTPException:
-            pass
+            pass  # the interaction expired; the log has it
+
+    return tree
+
+
+async def sync_commands(tree: app_commands.CommandTree, settings: DiscordSettings) -> None:
+    """Publish the commands: to the configured guild (instant) or globally (can take an hour)."""
+    guild = discord.Object(id=settings.guild_id) if settings.guild_id else None
+    try:
+        synced = await tree.sync(guild=guild)
+    except discord.HTTPException as exc:
+        # The bot still relays alerts; the commands Discord shows may be stale.
+        log.warning("could not sync slash commands: %s", exc)
+        return
+    log.info("discord: %d slash commands synced %s", len(synced),
+             f"to guild {settings.guild_id}" if guild else "globally")

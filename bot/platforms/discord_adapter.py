@@ -1,25 +1,30 @@
 """This module contains the Discord platform on discord.py: sources in, embed alerts out.
 
-Messages in configured channels (the message-content intent is required), including crossposts
-from followed announcement channels and the text inside embeds, become `Post`s; alerts go out as
-embeds that ping nobody. Slash commands are bound by `handlers.discord_binding`.
+Messages in configured channels (and their threads) become `Post`s: the content plus the text
+of rich embeds, crossposts from followed announcement channels with their origin, and edits
+(the pipeline stores the new text and alerts once if it newly matches). The message-content
+intent is required. Alerts go out as embeds that ping nobody; a forum room gets one post per
+alert, titled by the story. Slash commands are bound by `handlers.discord_binding`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 import yarl
-from discord.ext import commands
+from discord import app_commands
 
 from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Post, Room
-from bot.platforms.discord_render import NO_PINGS, alert_embed
-from bot.render import truncate
+from bot.platforms.discord_render import NO_PINGS, alert_embed, thread_name
+from bot.render import AlertView
 from bot.settings import DiscordSettings
 
 if TYPE_CHECKING:
@@ -29,6 +34,7 @@ log = logging.getLogger(__name__)
 
 REAL_API = "https://discord.com/api/v10"
 REAL_GATEWAY = "wss://gateway.discord.gg/"
+MESSAGE_LINK = "https://discord.com/channels/{guild}/{channel}/{message}"
 
 
 def point_discord_at(api_base: str, gateway_url: str | None = None) -> None:
@@ -41,73 +47,110 @@ def point_discord_at(api_base: str, gateway_url: str | None = None) -> None:
         if url.host in ("discord.com", "discordapp.com"):
             gateway_url = REAL_GATEWAY
         else:
-            scheme = "wss" if url.scheme == "https" else "ws"
+            scheme = "wss" if url.scheme in ("https", "wss") else "ws"
             gateway_url = str(url.with_scheme(scheme).with_path("/gateway").with_query(None))
     discord.http.Route.BASE = base
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
 def message_text(message: discord.Message) -> str:
-    """The content plus the text inside embeds (bots and feeds often post only embeds)."""
+    """The content plus the text of rich embeds (bots and feeds often post only embeds).
+
+    Link previews are left out: Discord adds them later as an edit, and their text is the
+    linked page's, not the post's."""
     parts = [message.content or ""]
     for embed in message.embeds:
-        for piece in (embed.title, embed.description):
+        if embed.type != "rich":
+            continue
+        for piece in (embed.author.name, embed.title, embed.description):
             if piece:
                 parts.append(piece)
         for field in embed.fields:
             if field.value:
                 parts.append(f"{field.name}: {field.value}" if field.name else field.value)
+        if embed.footer.text:
+            parts.append(embed.footer.text)
     return "\n".join(p for p in parts if p.strip())
+
+
+def message_link(guild_id: int | str, channel_id: int | str, message_id: int | str) -> str:
+    return MESSAGE_LINK.format(guild=guild_id, channel=channel_id, message=message_id)
+
+
+def crosspost_origin(message: discord.Message) -> str | None:
+    """Where a crossposted announcement came from: the followed channel's name as Discord
+    shows it ("Newsroom #announcements") and a link to the original message."""
+    if not message.flags.is_crossposted:
+        return None
+    name = message.author.display_name if message.author else None
+    ref = message.reference
+    link = None
+    if ref is not None and ref.channel_id and ref.message_id:
+        link = message_link(ref.guild_id or "@me", ref.channel_id, ref.message_id)
+    if name and link:
+        return f"{name} {link}"
+    return name or link or "a followed channel"
 
 
 def message_to_post(message: discord.Message, source_id: str, edited: bool) -> Post | None:
     text = message_text(message)
     if not text.strip():
         return None
-    origin = None
-    if message.flags.is_crossposted and message.reference is not None:
-        origin = f"crosspost from channel {message.reference.channel_id}"
     guild_id = message.guild.id if message.guild else "@me"
     return Post(
         source_id=source_id, platform="discord", chat=str(message.channel.id),
         message_id=str(message.id), text=text, date=message.created_at,
         author=str(message.author.display_name) if message.author else None,
-        url=f"https://discord.com/channels/{guild_id}/{message.channel.id}/{message.id}",
-        edited=edited, origin=origin,
+        url=message_link(guild_id, message.channel.id, message.id),
+        edited=edited, origin=crosspost_origin(message),
     )
 
 
+def alert_nonce(alert: Alert) -> str:
+    """Discord drops a second message with the same nonce (`enforce_nonce`, for a few
+    minutes): a retry after a lost answer cannot post twice. Unique per post and room,
+    within Discord's 25 characters."""
+    return "w" + hashlib.sha256(alert.dedup_key.encode()).hexdigest()[:24]
+
+
 class DiscordPlatform:
+    """One discord.py client: the gateway for sources and commands, REST for alerts."""
+
     name = "discord"
 
     def __init__(self, app: App, settings: DiscordSettings) -> None:
         self.app = app
         self.settings = settings
-        self.bot: commands.Bot | None = None
+        self.client: discord.Client | None = None
+        self.tree: app_commands.CommandTree | None = None
         self._task: asyncio.Task[None] | None = None
+        self._forum: dict[int, bool] = {}  # channel id -> is a forum (or media) channel
 
-    def build(self) -> commands.Bot:
+    def build(self) -> discord.Client:
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal
-        bot = commands.Bot(command_prefix=commands.when_mentioned, intents=intents,
-                           allowed_mentions=NO_PINGS, help_command=None,
-                           guild_ready_timeout=self.settings.ready_timeout)
+        # guild_ready_timeout: how long discord.py waits for more guilds before `ready`.
+        client = discord.Client(intents=intents, allowed_mentions=NO_PINGS,
+                                guild_ready_timeout=self.settings.ready_timeout)
         from handlers.discord_binding import install
 
         assert self.app.services is not None
-        install(bot, self.app.services, self.settings)
+        self.tree = install(client, self.app.services, self.settings)
 
-        @bot.event
+        @client.event
+        async def on_ready() -> None:
+            log.info("discord: connected as %s to %d guild(s)", client.user, len(client.guilds))
+
+        @client.event
         async def on_message(message: discord.Message) -> None:
             await self._on_message(message, edited=False)
 
-        @bot.event
+        @client.event
         async def on_raw_message_edit(payload: discord.RawMessageUpdateEvent) -> None:
-            message = getattr(payload, "message", None)
-            if message is not None:
-                await self._on_message(message, edited=True)
+            # The raw event fires for uncached messages too (posts from before a restart).
+            await self._on_message(payload.message, edited=True)
 
-        return bot
+        return client
 
     async def start(self) -> None:
         token = os.environ.get(self.settings.token_env, "").strip()
@@ -115,45 +158,65 @@ class DiscordPlatform:
             raise ConfigError(f"Discord needs a bot token: set the environment variable "
                               f"{self.settings.token_env} (Developer Portal -> Bot -> Token)")
         point_discord_at(self.settings.api_base, self.settings.gateway_url)
-        self.bot = self.build()
+        self.client = client = self.build()
         try:
-            await self.bot.login(token)
+            await client.login(token)
         except discord.LoginFailure as exc:
+            await client.close()
+            self.client = None
             raise ConfigError(f"Discord rejected the token in {self.settings.token_env}: {exc}") from None
-        self._task = asyncio.create_task(self._connect(), name="discord-gateway")
+        from handlers.discord_binding import sync_commands
 
-    async def _connect(self) -> None:
-        assert self.bot is not None
+        assert self.tree is not None
+        await sync_commands(self.tree, self.settings)
+        self._task = asyncio.create_task(self._connect(client), name="discord-gateway")
+
+    async def _connect(self, client: discord.Client) -> None:
         try:
-            await self.bot.connect(reconnect=True)
+            await client.connect(reconnect=True)
         except asyncio.CancelledError:
             raise
+        except discord.PrivilegedIntentsRequired:
+            log.error("Discord refused the message-content intent: enable it for this bot in "
+                      "the Developer Portal (Bot -> Privileged Gateway Intents); sources and "
+                      "commands are off, alerts still go out")
         except Exception:
             log.exception("the Discord gateway connection ended")
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
-        assert self.bot is not None
-        await asyncio.wait_for(self.bot.wait_until_ready(), timeout)
+        assert self.client is not None
+        await asyncio.wait_for(self.client.wait_until_ready(), timeout)
 
     async def stop(self) -> None:
-        bot, self.bot = self.bot, None
-        if bot is not None:
-            await bot.close()
+        client, self.client = self.client, None
+        if client is not None:
+            await client.close()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+            task, self._task = self._task, None
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
-    def _source_for(self, channel_id: int) -> str | None:
+    # -- sources --------------------------------------------------------------------------
+
+    def _source_for(self, channel: Any) -> str | None:
+        """The enabled source watching this channel, or the parent of this thread."""
+        ids = {str(channel.id)}
+        parent_id = getattr(channel, "parent_id", None)
+        if parent_id:
+            ids.add(str(parent_id))
         for source in self.app.store.sources():
-            if source.platform == "discord" and source.enabled and source.address == str(channel_id):
+            if source.platform == "discord" and source.enabled and source.address in ids:
                 return source.id
         return None
 
     async def _on_message(self, message: discord.Message, edited: bool) -> None:
-        if self.bot is not None and self.bot.user is not None and message.author.id == self.bot.user.id:
-            return  # our own alerts
-        source_id = self._source_for(message.channel.id)
+        client = self.client
+        if client is not None and client.user is not None and message.author.id == client.user.id:
+            return  # Discord echoes our own alerts and replies back to us
+        source_id = self._source_for(message.channel)
         if source_id is None:
             return
         post = message_to_post(message, source_id, edited)
@@ -162,41 +225,63 @@ class DiscordPlatform:
 
     # -- delivery -------------------------------------------------------------------------
 
-    async def _channel(self, room: Room) -> discord.abc.Messageable | discord.ForumChannel:
-        assert self.bot is not None
-        channel_id = int(room.thread or room.chat)
-        channel = self.bot.get_channel(channel_id)
+    def _view(self, alert: Alert) -> AlertView:
+        """The platform-neutral view, with the source's configured name instead of its id."""
+        view = self.app.engine.renderer.view(alert)
+        source_id = alert.post.source_id
+        for source in self.app.store.sources():
+            if source.id == source_id and source.name and view.source.startswith(source_id):
+                return dataclasses.replace(view, source=source.name + view.source[len(source_id):])
+        return view
+
+    async def _is_forum(self, client: discord.Client, channel_id: int) -> bool:
+        known = self._forum.get(channel_id)
+        if known is not None:
+            return known
+        channel = client.get_channel(channel_id)
         if channel is None:
-            channel = await self.bot.fetch_channel(channel_id)
-        return channel  # type: ignore[return-value]
+            channel = await client.fetch_channel(channel_id)
+        forum = isinstance(channel, discord.ForumChannel)  # media channels are forums too
+        self._forum[channel_id] = forum
+        return forum
 
     async def send(self, room: Room, alert: Alert) -> str | None:
-        if self.bot is None:
+        client = self.client
+        if client is None:
             raise DeliveryError("discord is not running")
-        embed = alert_embed(self.app.engine.renderer.view(alert))
+        view = self._view(alert)
+        embed = alert_embed(view)
+        # A thread room (or one forum post) is addressed by the thread: alerts go inside it.
+        channel_id = int(room.thread or room.chat)
         try:
-            channel = await self._channel(room)
-            if isinstance(channel, discord.ForumChannel):
+            if not room.thread and await self._is_forum(client, channel_id):
+                forum = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+                assert isinstance(forum, discord.ForumChannel)
                 # A forum gets one post per story, titled by the story.
-                title = truncate(embed.title or "alert", 100)
-                created = await channel.create_thread(name=title, embed=embed, allowed_mentions=NO_PINGS)
+                created = await forum.create_thread(name=thread_name(view), embed=embed,
+                                                    allowed_mentions=NO_PINGS)
                 message = created.message
             else:
-                message = await channel.send(embed=embed, allowed_mentions=NO_PINGS)  # type: ignore[union-attr]
+                # A partial channel needs no cache: alerts go out before the gateway is ready.
+                target = client.get_partial_messageable(channel_id)
+                message = await target.send(embed=embed, allowed_mentions=NO_PINGS,
+                                            nonce=alert_nonce(alert))
         except (discord.Forbidden, discord.NotFound) as exc:
+            # The bot cannot see or post there: retrying will not help until someone fixes it.
             raise DeliveryError(f"discord refused: {exc.text or exc}", permanent=True) from exc
-        except discord.HTTPException as exc:
+        except discord.HTTPException as exc:  # 5xx after discord.py's own retries, 400s...
             raise DeliveryError(f"discord error {exc.status}: {exc.text or exc}") from exc
-        except (TimeoutError, OSError) as exc:
-            raise DeliveryError(f"discord network error: {exc}") from exc
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise DeliveryError(f"discord network error: {exc!r}") from exc
         return f"{message.channel.id}:{message.id}"
 
     async def edit(self, room: Room, ref: str, alert: Alert) -> None:
-        if self.bot is None:
+        client = self.client
+        if client is None:
             raise DeliveryError("discord is not running")
         channel_id, _, message_id = ref.partition(":")
-        embed = alert_embed(self.app.engine.renderer.view(alert))
-        partial = self.bot.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
+        embed = alert_embed(self._view(alert))
+        partial = client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
         try:
             await partial.edit(embed=embed, allowed_mentions=NO_PINGS)
         except discord.HTTPException as exc:

@@ -1,19 +1,32 @@
-"""This module contains the Discord embed for an alert, within Discord's limits.
+"""This module contains the Discord rendering of alerts and command replies, within Discord's
+limits.
 
-Post text is escaped (markdown and mentions) so a relayed post can neither ping nor format;
-every message is also sent with mentions disabled, so nothing pings whatever slips through.
+Post text is escaped (markdown, masked links and mentions) so a relayed post can neither ping
+nor format; every message is also sent with `NO_PINGS`, so nothing pings whatever slips
+through the escaping.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import discord
 
 from bot.render import AlertView, truncate
+from handlers.request import Reply
 
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits).
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096
 FIELD_LIMIT = 1024
-TOTAL_LIMIT = 6000
+FOOTER_LIMIT = 2048
+TOTAL_LIMIT = 6000  # all embeds of one message together
+CONTENT_LIMIT = 2000
+THREAD_NAME_LIMIT = 100
+MAX_EMBEDS = 10
+MIN_DESCRIPTION = 200  # what an over-long embed keeps of its body before shrinking the original
+MIN_ORIGINAL = 100
 
 TOPIC_COLOURS = {
     "conflict": 0xC0392B,
@@ -22,62 +35,120 @@ TOPIC_COLOURS = {
     "sanctions": 0xD68910,
 }
 DEFAULT_COLOUR = 0x607D8B
+# Serialises as {"parse": []}: no @everyone/@here, no role and no user pings, not even replies.
 NO_PINGS = discord.AllowedMentions.none()
+# A "[" not escaped yet (escape_markdown escapes some itself): after an even run of backslashes.
+_BRACKET_RE = re.compile(r"(?<!\\)((?:\\\\)*)\[")
+_MASS_MENTION_RE = re.compile(r"@(?=(?:everyone|here)\b)", re.IGNORECASE)
 
 
 def safe(text: str) -> str:
     """Post text as inert Discord text: no markdown, no @everyone/@here, no role/user pings."""
-    text = discord.utils.escape_markdown(text, as_needed=False, ignore_links=False)
+    # Links stay intact (a backslash inside a URL would break it); markdown around them does not.
+    text = discord.utils.escape_markdown(text, as_needed=False, ignore_links=True)
     text = discord.utils.escape_mentions(text)
+    text = _MASS_MENTION_RE.sub("@\u200b", text)  # "@EVERYONE" in a translation, too
     # Masked links ([text](url)) would let a post disguise where a link goes.
-    text = text.replace("[", "\\[").replace("](", "]\u200b(")
+    text = _BRACKET_RE.sub(r"\1\\[", text).replace("](", "]\u200b(")
     return text.replace("<@", "<\u200b@").replace("<#", "<\u200b#")
 
 
+def fit(text: str, limit: int) -> str:
+    """`safe(text)` in at most `limit` characters, cut at a word before escaping so that no
+    escape sequence is split by the cut."""
+    escaped = safe(text)
+    budget = limit
+    while len(escaped) > limit and budget > 1:
+        budget -= max(1, len(escaped) - limit)
+        escaped = safe(truncate(text, max(1, budget)))
+    return escaped[:limit]
+
+
 def colour_for(topics: tuple[str, ...]) -> int:
-    return next((TOPIC_COLOURS[t] for t in topics if t in TOPIC_COLOURS), DEFAULT_COLOUR)
+    """The first topic's colour; topics of a custom topics file get a stable colour of their own."""
+    if not topics:
+        return DEFAULT_COLOUR
+    topic = topics[0]
+    if topic in TOPIC_COLOURS:
+        return TOPIC_COLOURS[topic]
+    return int.from_bytes(hashlib.sha256(topic.encode()).digest()[:3], "big")
+
+
+def thread_name(view: AlertView) -> str:
+    """A forum post's title: the story's headline as plain text (thread names render no
+    markdown and ping nobody)."""
+    return truncate(" ".join(view.headline.split()), THREAD_NAME_LIMIT) or "alert"
 
 
 def alert_embed(view: AlertView) -> discord.Embed:
+    """The alert as one embed: headline, translation, original, language, entities,
+    subscription, source, link, time and a colour per topic; at most 6,000 characters."""
     body = view.translation or view.original
     embed = discord.Embed(
-        title=truncate(safe(view.headline) or "(no text)", TITLE_LIMIT),
-        description=truncate(safe(body), DESCRIPTION_LIMIT - 200),
+        title=fit(view.headline or "(no text)", TITLE_LIMIT),
+        description=fit(body, DESCRIPTION_LIMIT),
         url=view.link,
         colour=colour_for(view.topics),
         timestamp=view.date,
     )
     if view.translation:
-        embed.add_field(name="Original", value=truncate(safe(view.original), FIELD_LIMIT), inline=False)
+        embed.add_field(name="Original", value=fit(view.original, FIELD_LIMIT), inline=False)
     if view.note:
-        embed.add_field(name="Note", value=truncate(safe(view.note), FIELD_LIMIT), inline=False)
-    embed.add_field(name="Language", value=view.language_label, inline=True)
+        embed.add_field(name="Note", value=fit(view.note, FIELD_LIMIT), inline=False)
+    embed.add_field(name="Language", value=fit(view.language_label, FIELD_LIMIT), inline=True)
     if view.entities:
         names = ", ".join(e.name for e in view.entities)
-        embed.add_field(name="Entities", value=truncate(safe(names), FIELD_LIMIT), inline=True)
-    embed.add_field(name="Subscription", value=truncate(safe(view.subscription), FIELD_LIMIT), inline=True)
+        embed.add_field(name="Entities", value=fit(names, FIELD_LIMIT), inline=True)
+    embed.add_field(name="Subscription", value=fit(view.subscription, FIELD_LIMIT), inline=True)
     source = view.source + (f" (+{view.extra_sources} sources)" if view.extra_sources else "")
-    embed.add_field(name="Source", value=truncate(safe(source), FIELD_LIMIT), inline=True)
+    embed.add_field(name="Source", value=fit(source, FIELD_LIMIT), inline=True)
     if view.link:
         embed.add_field(name="Link", value=view.link[:FIELD_LIMIT], inline=False)
     footer = ", ".join(view.topics) + (" · edited" if view.edited else "")
     if footer.strip(" ·,"):
-        embed.set_footer(text=footer[:2048])
-    _fit(embed)
+        embed.set_footer(text=footer.strip(" ·")[:FOOTER_LIMIT])
+    _shrink(embed, body, view.original if view.translation else None)
     return embed
 
 
-def _fit(embed: discord.Embed) -> None:
-    """Shrink the description, then the original, until the embed is within 6,000 characters."""
-    while len(embed) > TOTAL_LIMIT:
-        over = len(embed) - TOTAL_LIMIT
+def _shrink(embed: discord.Embed, body: str, original: str | None) -> None:
+    """Within 6,000 characters: the body gives way first, then the original, then entities."""
+    over = len(embed) - TOTAL_LIMIT
+    if over > 0:
         desc = embed.description or ""
-        if len(desc) > 200:
-            embed.description = truncate(desc, max(100, len(desc) - over - 10))
-            continue
+        embed.description = fit(body, max(MIN_DESCRIPTION, len(desc) - over))
+    for name, text, floor in (("Original", original, MIN_ORIGINAL), ("Entities", None, 50)):
+        over = len(embed) - TOTAL_LIMIT
+        if over <= 0:
+            return
         for i, field in enumerate(embed.fields):
-            if field.name == "Original" and len(field.value or "") > 100:
-                embed.set_field_at(i, name=field.name, value=truncate(field.value, max(50, len(field.value) - over - 10)), inline=False)
-                break
-        else:
+            if field.name == name and field.value:
+                keep = max(floor, len(field.value) - over)
+                value = fit(text, keep) if text is not None else truncate(field.value, keep)
+                embed.set_field_at(i, name=name, value=value, inline=field.inline)
+
+
+def reply_message(reply: Reply) -> tuple[str, list[discord.Embed]]:
+    """A command reply as message content plus one embed per listed item, within limits.
+
+    Text that does not fit a message's 2,000 characters moves into an embed (4,096)."""
+    embeds: list[discord.Embed] = []
+    content = safe(reply.text)
+    if len(content) > CONTENT_LIMIT:
+        embeds.append(discord.Embed(description=fit(reply.text, DESCRIPTION_LIMIT)))
+        content = fit(first_paragraph(reply.text), CONTENT_LIMIT)
+    used = sum(len(e) for e in embeds)
+    for item in reply.items:
+        embed = discord.Embed(title=fit(item.title or "(no text)", TITLE_LIMIT), url=item.url,
+                              description=fit(item.body, 350) or None)
+        if item.meta:
+            embed.set_footer(text=truncate(item.meta, 300))
+        if len(embeds) >= MAX_EMBEDS or used + len(embed) > TOTAL_LIMIT:
             break
+        embeds.append(embed)
+        used += len(embed)
+    return content, embeds
+
+
+def first_paragraph(text: str) -> str:
+    return text.strip().split("\n\n", 1)[0]
