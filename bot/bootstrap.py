@@ -76,6 +76,11 @@ def seed(store: Store, settings: Settings) -> None:
                                  actor="config")
 
 
+def _platform_state(platform: Platform) -> str:
+    state = getattr(platform, "health", None)
+    return str(state() if callable(state) else "running")
+
+
 @dataclass
 class App:
     """Everything `run` needs, opened together and closed together."""
@@ -129,7 +134,7 @@ class App:
         return {
             "sources": dict(self.source_health),
             "translation": self.translator.health(),
-            "platforms": {name: "running" for name in self.platforms},
+            "platforms": {name: _platform_state(p) for name, p in self.platforms.items()},
         }
 
     async def aclose(self) -> None:

@@ -48,15 +48,17 @@ def make_pollers(app: App) -> list[Any]:
     from bot.sources.telegram_public import TelegramPublicSource
 
     pollers = []
-    intervals = {s.id: s.interval for s in app.settings.sources}
+    configured = {s.id: s for s in app.settings.sources}
     for record in app.store.sources():
         if not record.enabled:
             continue
         if record.platform == "telegram_public":
             cursor = int(record.cursor) if record.cursor and record.cursor.isdigit() else None
-            pollers.append(TelegramPublicSource(record.id, record.address,
-                                                interval=intervals.get(record.id, 60.0),
-                                                cursor=cursor))
+            conf = configured.get(record.id)
+            pollers.append(TelegramPublicSource(
+                record.id, record.address, interval=conf.interval if conf else 60.0,
+                base_url=(conf.url if conf and conf.url else "https://t.me/s/"), cursor=cursor,
+            ))
         elif record.platform == "rss":
             log.warning("source %s: RSS feeds are not supported yet; skipped", record.id)
     return pollers
@@ -70,7 +72,12 @@ async def _poll(app: App, source: Any, stop: asyncio.Event) -> None:
         app.source_health[source.source_id] = source.health
 
     app.source_health[source.source_id] = source.health
-    await source.run(emit, stop)
+    try:
+        await source.run(emit, stop)
+    finally:
+        await source.aclose()
+        if source.cursor is not None:  # media-only posts move the cursor without an emit
+            app.store.set_cursor(source.source_id, str(source.cursor))
 
 
 async def run(settings: Settings, *, stop: asyncio.Event | None = None,

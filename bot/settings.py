@@ -84,7 +84,7 @@ class SourceSettings(_Model):
     chat: int | None = None  # telegram chat id
     channel: int | None = None  # discord channel id
     username: str | None = None  # telegram_public: t.me/s/<username>
-    url: str | None = None  # rss
+    url: str | None = None  # rss feed; for telegram_public, a preview base other than https://t.me/s/ (tests)
     interval: float = Field(60.0, ge=5)
     name: str | None = None
 

@@ -1,0 +1,105 @@
+"""`wirewatch run`: a polled public channel into a console room, and a clean stop."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.service import run
+from bot.settings import parse_settings
+from bot.storage.sqlite import SQLiteStore
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+CONFIG = """
+storage: {{path: {db}}}
+sources:
+  - {{id: frontline, platform: telegram_public, username: kursk_frontline, interval: 5,
+      url: "{base}"}}
+rooms:
+  - id: terminal
+    platform: console
+    language: en
+    subscriptions:
+      - {{id: kursk, query: 'entity:kursk'}}
+"""
+
+
+async def serve_preview(hits):
+    page = (DATA / "tme_s_page1.html").read_text(encoding="utf-8")
+
+    async def handler(request):
+        hits.append(request.path_qs)
+        return web.Response(text=page, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/s/{name}", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, f"http://127.0.0.1:{port}/s/"
+
+
+async def test_public_channel_posts_become_console_alerts(tmp_path, capsys):
+    hits = []
+    runner, base = await serve_preview(hits)
+    db = tmp_path / "run.db"
+    settings = parse_settings(CONFIG.format(db=db, base=base))
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop))
+    try:
+        for _ in range(200):
+            store = SQLiteStore(db) if db.exists() else None
+            sent = store.outbox_counts()["sent"] if store else 0
+            if store:
+                store.close()
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        assert await asyncio.wait_for(task, 15) == 0
+    finally:
+        stop.set()
+        await runner.cleanup()
+    out = capsys.readouterr().out
+    assert "room: terminal (en)" in out and "matched: kursk" in out
+    assert "https://t.me/kursk_frontline/" in out
+    store = SQLiteStore(db)
+    assert store.get_cursor("frontline") == "104"  # position kept for the next start
+    assert store.outbox_counts()["pending"] == 0
+    store.close()
+    assert hits and hits[0].startswith("/s/kursk_frontline")
+
+
+def test_sigterm_stops_the_process_cleanly(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("storage: {path: %s}\nrooms:\n  - {id: t, platform: console}\n" % (tmp_path / "s.db"))
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        for line in proc.stderr:
+            if "wirewatch running" in line:
+                break
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        proc.kill()
+    assert (tmp_path / "s.db").exists()
+
+
+def test_run_without_token_says_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    config = tmp_path / "c.yaml"
+    config.write_text("storage: {path: %s}\ntelegram: {}\nrooms:\n"
+                      "  - {id: t, platform: telegram, chat: -100}\n" % (tmp_path / "s.db"))
+    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
