@@ -46,6 +46,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal, TypeAlias
 
 import ahocorasick
@@ -54,11 +55,6 @@ from bot.errors import BadQuery
 from bot.text import WORD_RE, fold, nfc
 
 log = logging.getLogger(__name__)
-
-__all__ = [
-    "And", "BadQuery", "Doc", "Field", "Near", "Node", "Not", "Or", "Piece", "Query", "Words",
-    "parse", "FIELDS", "ENDINGS",
-]
 
 FIELDS = ("entity", "topic", "lang", "source")
 MAX_LENGTH = 10_000  # characters; a chat query is far shorter, a topic file entry a bit
@@ -831,10 +827,20 @@ def from_node(node: Node, source: str | None = None) -> Query:
 def parse(text: str, *, known_entities: Collection[str] | None = None) -> Query:
     """Parse and compile a query; raise BadQuery naming the position and what was expected.
 
-    With `known_entities`, `entity:` ids outside the set are an error too.
+    With `known_entities`, `entity:` ids outside the set are an error too. Compiled queries
+    are immutable and cached by text, so rebuilding an index of thousands of subscriptions
+    after one change costs little.
     """
     if len(text) > MAX_LENGTH:
         raise BadQuery(f"the query is too long at {_col(MAX_LENGTH)}: expected at most "
                        f"{MAX_LENGTH} characters", MAX_LENGTH)
-    root = _Parser(text, known_entities).parse()
+    query = _parse_cached(text)
+    if known_entities is not None and any(e not in known_entities for e in query.entities()):
+        _Parser(text, known_entities).parse()  # raises the error with its position
+    return query
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> Query:
+    root = _Parser(text, None).parse()
     return Query(text, root, compile_node(root))
