@@ -1,4 +1,9 @@
-"""This module contains the Telegram binding of the command table: Update <-> Request/Reply."""
+"""This module contains the Telegram binding of the command table: Update <-> Request/Reply.
+
+Every command of `handlers.COMMANDS` gets a `CommandHandler` (which also accepts the
+`/cmd@thisbot` form groups use); any other command gets a short "unknown command" answer,
+and commands addressed to another bot (`/cmd@otherbot`) are left alone.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,8 @@ import dataclasses
 import logging
 import time
 
-from telegram import BotCommand, Update
-from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram import BotCommand, LinkPreviewOptions, Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
@@ -19,6 +24,8 @@ from handlers.request import Request
 log = logging.getLogger(__name__)
 
 _ADMIN = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
+_CACHE_MAX = 4096  # (chat, user) answers kept; the oldest half is dropped beyond this
+SORRY = "Sorry, something went wrong on our side; it has been logged."
 
 
 class ModeratorCheck:
@@ -38,8 +45,8 @@ class ModeratorCheck:
         if message.sender_chat is not None and message.sender_chat.id == chat.id:
             return True  # an anonymous group admin posts as the group itself
         user = update.effective_user
-        if user is None:
-            return False
+        if user is None or message.sender_chat is not None:
+            return False  # a linked channel or another chat speaking: not a person we can check
         if user.id in self.settings.moderators:
             return True
         if chat.type == ChatType.PRIVATE:
@@ -51,29 +58,44 @@ class ModeratorCheck:
             return cached[1]
         try:
             member = await context.bot.get_chat_member(chat.id, user.id)
-            allowed = member.status in _ADMIN
         except TelegramError as exc:
             log.warning("getChatMember failed for %s in %s: %s", user.id, chat.id, exc)
             return False  # when in doubt, change nothing
+        allowed = member.status in _ADMIN
+        if len(self._cache) >= _CACHE_MAX:
+            for old in list(self._cache)[: _CACHE_MAX // 2]:
+                del self._cache[old]
         self._cache[key] = (now, allowed)
         return allowed
 
 
+def command_of(message: Message) -> tuple[str, str, str]:
+    """(`name`, `@bot` it is addressed to or "", the arguments) of a command message."""
+    parts = (message.text or "").split(maxsplit=1)
+    head = parts[0] if parts else ""
+    name, _, addressed = head.removeprefix("/").partition("@")
+    return name.lower(), addressed, parts[1].strip() if len(parts) > 1 else ""
+
+
 def to_request(update: Update, is_moderator: bool) -> Request | None:
     message = update.effective_message
-    if message is None or not message.text:
+    if message is None or not (message.text or "").startswith("/"):
         return None
-    head, _, args = message.text.partition(" ")
-    if not head.startswith("/"):
+    name, _, args = command_of(message)
+    if not name:
         return None
-    name = head[1:].split("@", 1)[0]
     user = update.effective_user
+    sender = message.sender_chat
     thread = message.message_thread_id if message.is_topic_message else None
+    if sender is not None or user is None:  # anonymous admins and channels speak as a chat
+        speaker = sender or message.chat
+        user_id, user_name = str(speaker.id), speaker.title or speaker.username or ""
+    else:
+        user_id, user_name = str(user.id), user.full_name
     return Request(
-        command=name.lower(), args=args.strip(), platform="telegram", chat=str(message.chat.id),
-        user_id=str(user.id if user else message.chat.id),
-        user_name=(user.full_name if user else message.chat.title) or "",
-        thread=str(thread) if thread else None, is_moderator=is_moderator,
+        command=name, args=args, platform="telegram", chat=str(message.chat.id),
+        user_id=user_id, user_name=user_name, thread=str(thread) if thread else None,
+        is_moderator=is_moderator,
     )
 
 
@@ -85,45 +107,51 @@ def register(application: Application, services: Services, settings: TelegramSet
         message = update.effective_message
         if message is None:
             return
-        text = message.text or ""
-        addressed = text.split()[0].partition("@")[2] if text else ""
+        _, addressed, _ = command_of(message)
         if addressed and addressed.lower() != (context.bot.username or "").lower():
             return  # `/recent@otherbot` is for another bot in the group
         req = to_request(update, is_moderator=False)
         if req is None:
             return
-        if req.command in COMMANDS:  # no admin lookup for unknown commands
+        if req.command in COMMANDS:  # no getChatMember for unknown commands
             req = dataclasses.replace(req, is_moderator=await check(update, context))
         reply = await dispatch(req, services)
         await message.reply_html(
-            reply_html(reply), disable_web_page_preview=True, do_quote=False,
+            reply_html(reply), link_preview_options=LinkPreviewOptions(is_disabled=True),
+            do_quote=False,
         )
 
-    commands = filters.UpdateType.MESSAGES | filters.UpdateType.CHANNEL_POST
-    application.add_handler(CommandHandler(list(COMMANDS), on_command, filters=commands))
-    application.add_handler(MessageHandler(filters.COMMAND & commands, on_command))
+    # New messages only: editing an old `/subscribe` must not subscribe a second time.
+    fresh = filters.UpdateType.MESSAGE | filters.UpdateType.CHANNEL_POST
+    application.add_handler(CommandHandler(list(COMMANDS), on_command, filters=fresh))
+    application.add_handler(MessageHandler(filters.COMMAND & fresh, on_command))
     application.add_error_handler(on_error)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log every unexpected error, and answer the user briefly instead of going silent."""
+    """Log every unexpected error; answer a command briefly instead of going silent, but
+    never talk back in a monitored channel because one of its posts failed."""
     log.error("error while handling an update", exc_info=context.error)
-    if isinstance(update, Update) and update.effective_message is not None:
-        try:
-            await update.effective_message.reply_text(
-                "Sorry, something went wrong on our side; it has been logged.", do_quote=False
-            )
-        except TelegramError:
-            pass
+    if not isinstance(update, Update):
+        return
+    message = update.effective_message
+    if message is None or update.edited_message or update.edited_channel_post:
+        return
+    if not (message.text or "").startswith("/"):
+        return
+    try:
+        await message.reply_text(SORRY, do_quote=False)
+    except TelegramError:
+        log.warning("could not tell the user about the error", exc_info=True)
 
 
 async def set_menu(application: Application) -> None:
     """Publish the command menu (Telegram's `/` list) from the same table as /help."""
-    commands = [BotCommand(c.name, c.summary[:256]) for c in COMMANDS.values()]
+    commands = [BotCommand(c.name, (c.summary or c.name)[:256]) for c in COMMANDS.values()]
     try:
         await application.bot.set_my_commands(commands)
     except TelegramError as exc:
         log.warning("could not set the command menu: %s", exc)
 
 
-__all__ = ["ModeratorCheck", "ParseMode", "register", "set_menu", "to_request"]
+__all__ = ["ModeratorCheck", "command_of", "on_error", "register", "set_menu", "to_request"]

@@ -1,22 +1,83 @@
 """This module contains the Telegram HTML for alerts and replies.
 
 Every piece of post text is escaped: a post can carry `<script>`, fake tags or entity soup and
-it still arrives as text. Messages stay under Telegram's 4,096-character limit by cutting the
-post text, never the link or the metadata.
+it still arrives as text. Telegram's 4,096-character limit counts the text *after* the markup
+is parsed, in UTF-16 code units (an emoji is two); messages are measured that way and kept
+under it by cutting the post text at a word, never the link or the metadata.
 """
 
 from __future__ import annotations
 
-from html import escape
+import re
+from collections.abc import Callable
+from html import escape, unescape
 
 from bot.render import AlertView, truncate
 from handlers.request import Reply
 
 LIMIT = 4096
 
+_TAG_RE = re.compile(r"<[^<>]+>")
+_NON_WORD_RE = re.compile(r"\W+")
+
 
 def _e(text: str) -> str:
     return escape(text, quote=False)
+
+
+def units(text: str) -> int:
+    """Length in UTF-16 code units, the unit of Telegram's limits."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def visible(html: str) -> str:
+    """The text a reader sees: our tags removed, entities decoded (post text has no tags
+    left after escaping, so every tag here is one of ours)."""
+    return unescape(_TAG_RE.sub("", html))
+
+
+def visible_units(html: str) -> int:
+    return units(visible(html))
+
+
+def cut(text: str, budget: int) -> str:
+    """`text` cut at a word boundary, with an ellipsis, to at most `budget` UTF-16 units."""
+    if units(text) <= budget:
+        return text
+    if budget <= 1:
+        return "…"[:budget]
+    # The longest prefix that leaves one unit for the ellipsis; astral characters count two.
+    used = keep = 0
+    for ch in text:
+        used += 2 if ord(ch) > 0xFFFF else 1
+        if used > budget - 1:
+            break
+        keep += 1
+    return truncate(text, keep + 1)
+
+
+def hashtag(name: str) -> str:
+    """A hashtag Telegram recognises: word characters only."""
+    return "#" + _NON_WORD_RE.sub("", name)
+
+
+def _fit(build: Callable[[str | None, str], str], translation: str | None, original: str,
+         limit: int) -> str:
+    """Share what the metadata leaves between translation and original; the shorter one
+    keeps its whole text when it takes at most half."""
+    html = build(translation, original)
+    if visible_units(html) <= limit:
+        return html
+    fixed = visible_units(build("x" if translation else None, "x")) - (2 if translation else 1)
+    budget = limit - fixed
+    if translation:
+        t_len, o_len = units(translation), units(original)
+        t_share = min(t_len, max(budget // 2, budget - o_len))
+        translation = cut(translation, max(1, t_share))
+        original = cut(original, max(1, budget - units(translation)))
+    else:
+        original = cut(original, max(1, budget))
+    return build(translation, original)
 
 
 def alert_html(view: AlertView, limit: int = LIMIT) -> str:
@@ -27,8 +88,10 @@ def alert_html(view: AlertView, limit: int = LIMIT) -> str:
     if view.topics:
         meta.append("🏷 " + _e(", ".join(view.topics)))
     tail = " · ".join(meta)
-    if view.entities:
-        tail += "\n" + " ".join("#" + _e(e.hashtag) for e in view.entities)
+    tags = [hashtag(e.hashtag) for e in view.entities]
+    tags = [t for t in dict.fromkeys(tags) if len(t) > 1]
+    if tags:
+        tail += "\n" + _e(" ".join(tags))
     tail += f"\n🔔 {_e(view.subscription)} · 📰 {_e(view.source)}"
     if view.extra_sources:
         tail += f" · +{view.extra_sources} sources"
@@ -38,41 +101,44 @@ def alert_html(view: AlertView, limit: int = LIMIT) -> str:
     edited = " <i>(edited)</i>" if view.edited else ""
 
     def build(translation: str | None, original: str) -> str:
-        parts = []
+        quote = f"<blockquote expandable>{_e(original)}</blockquote>"
         if translation:
-            parts.append(_e(translation) + edited)
-            parts.append(f"<blockquote expandable>{_e(original)}</blockquote>")
+            body = _e(translation) + edited + "\n" + quote
         else:
-            parts.append(f"<blockquote expandable>{_e(original)}</blockquote>{edited}")
-        return "\n".join(parts) + note + "\n\n" + tail
+            body = quote + edited
+        return body + note + "\n\n" + tail
 
-    translation, original = view.translation, view.original
-    html = build(translation, original)
-    # Cut the longer text first until it fits; escaping makes lengths uneven, so iterate.
-    while len(html) > limit:
-        over = len(html) - limit
-        if translation and len(translation) >= len(original):
-            translation = truncate(translation, max(20, len(translation) - over - 16))
-        elif len(original) > 20:
-            original = truncate(original, max(20, len(original) - over - 16))
-        else:
-            break
-        html = build(translation, original)
+    html = _fit(build, view.translation, view.original, limit)
+    if visible_units(html) > limit:  # metadata alone too long (absurd entity lists): go bare
+        html = build(None, cut(view.headline, 200))
+        if visible_units(html) > limit:
+            html = _e(cut(view.headline, limit - 200))
+            if view.link:
+                html += f'\n<a href="{escape(view.link, quote=True)}">Original post</a>'
     return html
 
 
 def reply_html(reply: Reply, limit: int = LIMIT) -> str:
-    lines = [_e(reply.text)]
-    for item in reply.items:
+    """A command's answer: its text, then its items as linked titles with their details."""
+    text = cut(reply.text, limit - 40)
+    parts = [_e(text)]
+    used = units(text)
+    for n, item in enumerate(reply.items):
         title = _e(item.title)
         if item.url:
             title = f'<a href="{escape(item.url, quote=True)}">{title}</a>'
         entry = f"\n• <b>{title}</b>"
         if item.meta:
             entry += f"\n<i>{_e(item.meta)}</i>"
-        if len("".join(lines)) + len(entry) > limit - 20:
-            lines.append("\n…")
+        size = visible_units(entry)
+        if used + size > limit - 40:
+            parts.append(f"\n… and {len(reply.items) - n} more")
             break
-        lines.append(entry)
-    html = "".join(lines)
-    return html if len(html) <= limit else _e(truncate(reply.text, limit - 100))
+        parts.append(entry)
+        used += size
+    return "".join(parts)
+
+
+def plain_fallback(html: str, limit: int = LIMIT) -> str:
+    """The same message without markup, for when Telegram refuses our HTML."""
+    return cut(visible(html), limit)

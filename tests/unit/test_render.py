@@ -4,7 +4,7 @@ import discord
 
 from bot.model import Alert, Analysis, Mention, Post
 from bot.platforms.discord_render import TOTAL_LIMIT, alert_embed, safe
-from bot.platforms.telegram_render import LIMIT, alert_html, reply_html
+from bot.platforms.telegram_render import LIMIT, alert_html, reply_html, visible_units
 from bot.render import EntityLabel, Renderer, post_link, truncate
 from handlers.request import Item, Reply
 
@@ -51,7 +51,7 @@ def test_telegram_html_escapes_hostile_text():
 def test_telegram_html_stays_under_limit_and_keeps_link():
     long = ("Северокорейские войска <b> " * 400) + "\u200b" * 500
     html = alert_html(RENDERER.view(make_alert(text=long, translation="North Korean troops " * 300)))
-    assert len(html) <= LIMIT
+    assert visible_units(html) <= LIMIT
     assert html.rstrip().endswith("Original post</a>")
     assert "…" in html
 

@@ -1,0 +1,135 @@
+"""This module contains helpers for the Telegram end-to-end tests: a config written as YAML,
+wirewatch started the way `wirewatch run` starts it (in this process, or as a real child
+process that a test can kill), and a way to wait on conditions instead of the clock.
+
+Run as `python -m tests.integration.telegram_helpers <config.yaml> <lease> <worker>` it is
+that child process: `bot.service.run` with the given outbox lease, until SIGTERM or SIGKILL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot import service
+from bot.bootstrap import App
+from bot.ports import Platform
+from bot.relay import Relay
+from bot.settings import Settings, parse_settings
+
+# Distinct chats per purpose; AIORateLimiter allows 20 messages a minute per group.
+CHANNEL = -1001000000001  # a Russian channel the bot administers (public: @frontline_ru)
+PRIVATE_CHANNEL = -1001000000002  # a private channel (t.me/c/ links)
+GROUP_SOURCE = -1001000000003  # a monitored supergroup, privacy mode off
+ROOM = -1002000000001  # the newsroom where alerts go
+FORUM = -1002000000002  # a forum supergroup: alerts go into one topic
+DESK = -1002000000003  # a second room, for tests that send many answers
+ADMIN, MEMBER, EDITOR = 111, 222, 333  # chat admin, plain member, moderator listed in config
+NK_KURSK = "entity:north_korea AND entity:kursk"
+
+
+def config_text(api: Any, libre: Any, db: Path, *, rooms: list[dict[str, Any]] | None = None,
+                sources: list[dict[str, Any]] | None = None, moderators: tuple[int, ...] = (),
+                alert_wait: float = 3.0) -> str:
+    """A wirewatch YAML config aimed at the fake Bot API and the fake LibreTranslate."""
+    data = {
+        "storage": {"path": str(db)},
+        "telegram": {"base_url": api.base_url, "base_file_url": api.base_file_url,
+                     "moderators": list(moderators), "admin_cache_seconds": 60},
+        "translation": {"providers": [{"name": "libre", "url": libre.url}], "timeout": 3.0,
+                        "retries": 0, "alert_wait": alert_wait},
+        "sources": sources if sources is not None else [
+            {"id": "frontline", "platform": "telegram", "chat": CHANNEL},
+            {"id": "insider", "platform": "telegram", "chat": PRIVATE_CHANNEL},
+            {"id": "osint-chat", "platform": "telegram", "chat": GROUP_SOURCE},
+        ],
+        "rooms": rooms if rooms is not None else [
+            {"id": "newsroom", "platform": "telegram", "chat": ROOM, "language": "en",
+             "subscriptions": [{"id": "nk-kursk", "query": NK_KURSK}]},
+        ],
+    }
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+async def eventually(predicate: Callable[[], Any], what: str, timeout: float = 8.0) -> Any:
+    """Wait until `predicate()` is truthy (checked every 20 ms); return its value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        await asyncio.sleep(0.02)
+
+
+class LeaseApp(App):
+    """The App with the outbox lease and worker name a deployment would configure
+    (App.attach has no parameter for the lease yet)."""
+
+    lease: float = 120.0
+    worker_name: str | None = None
+
+    def attach(self, platforms: Mapping[str, Platform], worker: str | None = None) -> Relay:
+        relay = super().attach(platforms, worker or self.worker_name)
+        relay.lease = self.lease
+        return relay
+
+
+def open_app(settings: Settings, lease: float = 120.0, worker: str | None = None) -> App:
+    app = LeaseApp.open(settings)
+    app.lease, app.worker_name = lease, worker  # type: ignore[attr-defined]
+    return app
+
+
+class Wirewatch:
+    """`wirewatch run` in this event loop: `async with Wirewatch(settings, api) as ww:`."""
+
+    def __init__(self, settings: Settings, api: Any, *, lease: float = 120.0,
+                 worker: str | None = None) -> None:
+        self.settings = settings
+        self.api = api
+        self.app = open_app(settings, lease, worker)
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[int] | None = None
+
+    @property
+    def store(self) -> Any:
+        return self.app.store
+
+    async def __aenter__(self) -> Wirewatch:
+        polls = len([c for c in self.api.calls if c.method == "getUpdates"])
+        self.task = asyncio.create_task(service.run(self.settings, stop=self.stop, app=self.app))
+
+        def polling() -> bool:
+            if self.task is not None and self.task.done():
+                self.task.result()  # raise what stopped it
+                raise RuntimeError("wirewatch exited during start")
+            return len([c for c in self.api.calls if c.method == "getUpdates"]) > polls
+
+        await eventually(polling, "wirewatch to start polling")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 15)
+
+
+def main(argv: list[str]) -> int:
+    config, lease, worker = argv[0], float(argv[1]), argv[2]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = parse_settings(Path(config).read_text(encoding="utf-8"), config)
+    return asyncio.run(service.run(settings, app=open_app(settings, lease, worker)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
