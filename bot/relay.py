@@ -100,22 +100,30 @@ class Relay:
             await asyncio.wait(set(self._late), timeout=timeout)
 
     async def _deliver_room(self, items: list[OutboxItem]) -> None:
-        for item in items:
-            await self._deliver(item)
+        for i, item in enumerate(items):
+            wait = await self._deliver(item)
+            if wait is not None:
+                # The room is rate-limited: the rest wait too, in order, instead of each
+                # hitting the limit again.
+                rest = [r.alert.id for r in items[i + 1:] if r.alert.id is not None]
+                self._unstarted.difference_update(rest)
+                self.store.release_claims(self.worker, rest, delay=wait)
+                return
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem) -> float | None:
+        """Send one alert; returns the platform's retry-after if it rate-limited the room."""
         alert = item.alert
         assert alert.id is not None
         self._unstarted.discard(alert.id)
         room = self.store.get_room(alert.room_id)
         if room is None:
             self.store.mark_failed(alert.id, self.worker, "room no longer exists")
-            return
+            return None
         platform = self.platforms.get(room.platform)
         if platform is None:
             # Not lost: the platform may be configured on another worker or after a restart.
             self.store.mark_retry(alert.id, self.worker, f"platform {room.platform} not running", 60)
-            return
+            return None
         alert, pending = await self._translate(alert, room)
         try:
             ref = await platform.send(room, alert)
@@ -123,19 +131,20 @@ class Relay:
             self._failed(item, str(exc), exc.retry_after, exc.permanent)
             if pending:
                 pending.cancel()
-            return
+            return exc.retry_after
         except Exception as exc:  # an adapter bug must not lose the alert: retry later
             log.exception("sending alert %s to %s failed", alert.id, room.id)
             self._failed(item, f"{type(exc).__name__}: {exc}", None, False)
             if pending:
                 pending.cancel()
-            return
+            return None
         self.store.mark_sent(alert.id, self.worker, ref, translated=alert.translation is not None)
         self.delivered += 1
         if pending is not None and ref is not None:
             task = asyncio.create_task(self._edit_late(platform, room, ref, alert, pending))
             self._late.add(task)
             task.add_done_callback(self._late.discard)
+        return None
 
     def _failed(self, item: OutboxItem, error: str, retry_after: float | None, permanent: bool) -> None:
         alert_id = item.alert.id

@@ -22,14 +22,17 @@ KEYWORDS_USAGE = ("Usage: /keywords list | /keywords add <word or phrase> | "
 
 
 async def _propose(svc: Services, keyword: str, room_language: str) -> dict[str, str]:
-    """Translations of a keyword into the watched languages, via the translation layer."""
+    """Translations of a keyword into the watched languages, via the translation layer.
+    The keyword's own language is detected: a moderator may type «Суджа» in an English room."""
     if svc.translator is None:
         return {}
-    targets = [lang for lang in svc.watched_languages if lang != room_language]
+    found = svc.pipeline.analyzer.detector.detect(keyword)
+    source = found.lang if found.lang != "und" else room_language
+    targets = [lang for lang in svc.watched_languages if lang != source]
 
     async def one(lang: str) -> tuple[str, str | None]:
         try:
-            result = await asyncio.wait_for(svc.translator.translate(keyword, room_language, lang), 8)
+            result = await asyncio.wait_for(svc.translator.translate(keyword, source, lang), 8)
         except (TranslationUnavailable, TimeoutError):
             return lang, None
         text = result.text.strip()

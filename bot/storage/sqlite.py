@@ -429,15 +429,17 @@ class SQLiteStore:
         )
         return cur.rowcount == 1
 
-    def release_claims(self, worker: str, alert_ids: Sequence[int]) -> int:
-        """Hand back alerts this worker claimed but never started sending (clean shutdown)."""
+    def release_claims(self, worker: str, alert_ids: Sequence[int], delay: float = 0.0) -> int:
+        """Hand back alerts this worker claimed but never started sending (a clean shutdown,
+        or a room that is rate-limited), due again after `delay` seconds."""
         if not alert_ids:
             return 0
         marks = ",".join("?" * len(alert_ids))
         cur = self._exec(
             "UPDATE outbox SET state='pending', attempts=MAX(attempts-1, 0), lease_owner=NULL, "
-            f"lease_until=NULL WHERE lease_owner=? AND state='sending' AND alert_id IN ({marks})",
-            (worker, *alert_ids),
+            f"lease_until=NULL, next_at=? WHERE lease_owner=? AND state='sending' "
+            f"AND alert_id IN ({marks})",
+            (time.time() + delay, worker, *alert_ids),
         )
         return cur.rowcount
 

@@ -170,3 +170,9 @@ async def test_status_reports_parts(app):
     reply = await dispatch(req("status"), app.services)
     assert "posts stored" in reply.text and "Outbox: pending 1" in reply.text
     assert "Translator libre: ok" in reply.text
+
+
+async def test_keyword_proposals_start_from_the_keywords_own_language(app):
+    reply = await dispatch(req("keywords", "add Суджа", moderator=True), app.services)
+    assert "ru:" not in reply.text  # no "translation" of a Russian word into Russian
+    assert "en: [en] СУДЖА" in reply.text

@@ -210,3 +210,16 @@ async def test_shutdown_hands_back_unstarted_alerts_and_keeps_the_one_in_flight(
     again = store.claim_alerts("next", limit=10)
     assert sorted(i.alert.post.message_id for i in again) == ["2", "3"]
     assert all(i.attempts == 1 for i in again)
+
+
+async def test_rate_limited_room_holds_its_queue_in_order(store):
+    for mid in ("1", "2", "3"):
+        enqueue(store, mid, lang="en")
+    platform = FlakyPlatform([DeliveryError("429", retry_after=0.1)])
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    await relay.deliver_due()
+    assert platform.delivered == []  # 2 and 3 were not tried against the limit
+    assert store.claim_alerts("peek") == []  # all three wait for the limit
+    await asyncio.sleep(0.15)
+    await relay.deliver_due()
+    assert platform.delivered == ["1", "2", "3"]
