@@ -49,7 +49,7 @@ def build_engine(settings: Settings) -> Engine:
 
 
 def room_from_settings(rs: Any) -> Room:
-    chat = rs.chat if rs.platform == "telegram" else rs.channel if rs.platform == "discord" else None
+    chat = {"telegram": rs.chat, "discord": rs.channel, "webhook": rs.url_env}.get(rs.platform)
     return Room(rs.id, rs.platform, str(chat if chat is not None else rs.id),
                 str(rs.thread) if rs.thread is not None else None, rs.language)
 

@@ -28,6 +28,10 @@ def make_platforms(app: App) -> dict[str, Platform]:
     platforms: dict[str, Platform] = {}
     if "console" in wanted:
         platforms["console"] = ConsolePlatform(app.engine.renderer)
+    if "webhook" in wanted:
+        from bot.platforms.webhook import WebhookPlatform
+
+        platforms["webhook"] = WebhookPlatform(app.engine.renderer)
     if "telegram" in wanted or settings.telegram is not None:
         if settings.telegram is None:
             raise ConfigError("rooms or sources use telegram, but the config has no `telegram:` section")

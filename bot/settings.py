@@ -118,7 +118,6 @@ class RoomSettings(_Model):
     thread: int | None = None
     url_env: str | None = None  # webhook: env var holding the URL
     language: str = Field("en", pattern=r"^[a-z]{2,3}$")
-    forum: bool = False  # discord forum channel: one post per story
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -26,7 +26,9 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
+import wordfreq
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
@@ -113,6 +115,92 @@ def _langdetect(langs: tuple[str, ...], text: str) -> dict[str, float] | None:
         return None
     # langprob holds every language; get_probabilities() drops those under 0.1.
     return dict(zip(detector.langlist, detector.langprob, strict=True))
+
+
+# --- word frequencies (wordfreq) ----------------------------------------------------------
+
+# How much one word's log10-frequency difference counts, in nats (ln 10 would be the naive
+# Bayes weight; words in a post are not independent and the lists are noisy), and the most one
+# word can cost a language.
+FREQ_WEIGHT = 1.5
+FREQ_CAP = 4.0
+# A word missing from a list gets a frequency below the list's cut-off rather than zero.
+FREQ_FLOOR_DROP = 0.5
+# Languages without a list (wordfreq has none for be, sr, kk, and would silently answer with
+# Russian's for be) score a word at the best listed language minus this, but never below the
+# listed languages' floors: shared words cost them a little, words no list knows nothing.
+NO_LIST_GAP = 1.0
+FREQ_SCRIPTS = frozenset({"cyrl", "latn"})  # where neighbours share letters and need words
+
+
+@dataclass(frozen=True, slots=True)
+class FreqTable:
+    """One wordfreq list: word -> Zipf frequency x 100 (an int), and the floor for the rest."""
+
+    lang: str
+    centizipf: dict[str, int]
+    floor: float
+
+    def zipf(self, word: str) -> float:
+        found = self.centizipf.get(word)
+        if found is not None:
+            return found / 100.0
+        if "'" in word:  # wordfreq splits French l'eau and English o'clock at the apostrophe
+            parts = [self.centizipf.get(part) for part in word.split("'") if part]
+            if parts and None not in parts:
+                return min(parts) / 100.0  # type: ignore[type-var]
+        if "ß" in word:
+            return self.zipf(word.replace("ß", "ss"))  # wordfreq case-folds ß to ss
+        return self.floor
+
+
+_freq_tables: dict[str, FreqTable | None] = {}
+_freq_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _wordfreq_files() -> dict[str, str]:
+    # Exact codes only: wordfreq's own lookup would map a code it lacks to a neighbour's list.
+    return wordfreq.available_languages("best")
+
+
+def freq_table(lang: str) -> FreqTable | None:
+    """`lang`'s wordfreq list, read once per process (about 0.5 s for a large one); None if none."""
+    with _freq_lock:
+        if lang in _freq_tables:
+            return _freq_tables[lang]
+        path = _wordfreq_files().get(lang)
+        table = None
+        if path is not None:
+            # Read the packed list directly: wordfreq's own caches would keep a second copy.
+            buckets = wordfreq.read_cBpack(path)
+            centizipf: dict[str, int] = {}
+            for index, bucket in enumerate(buckets):
+                value = 900 - index  # bucket i holds words of frequency 10^(-i/100)
+                for word in bucket:
+                    centizipf.setdefault(word, value)
+            lowest = (900 - len(buckets) + 1) / 100.0
+            table = FreqTable(lang, centizipf, lowest - FREQ_FLOOR_DROP)
+        _freq_tables[lang] = table
+        return table
+
+
+def freq_evidence(words: Sequence[Word], tables: dict[str, FreqTable | None]) -> dict[str, float]:
+    """Summed log-frequency evidence per language (keys of `tables`; None: no list)."""
+    totals = dict.fromkeys(tables, 0.0)
+    listed = [(lang, table) for lang, table in tables.items() if table is not None]
+    if not listed:
+        return totals
+    floor = max(table.floor for _, table in listed)
+    for word in words:
+        zipfs = {lang: table.zipf(word.text) for lang, table in listed}
+        top = max(zipfs.values())
+        for lang in totals:
+            zipf = zipfs.get(lang)
+            if zipf is None:
+                zipf = max(floor, top - NO_LIST_GAP)
+            totals[lang] += FREQ_WEIGHT * max(zipf - top, -FREQ_CAP)
+    return totals
 
 
 # --- cleaning ------------------------------------------------------------------------------
@@ -291,6 +379,10 @@ class LanguageDetector:
 
     def _scores(self, script: str, langs: tuple[str, ...], words: list[Word]) -> dict[str, float]:
         scores = sum_evidence(words, langs)
+        if len(langs) > 1 and script in FREQ_SCRIPTS:
+            tables = {lang: freq_table(lang) for lang in langs}
+            for lang, score in freq_evidence(words, tables).items():
+                scores[lang] += score
         for lang in langs:
             scores[lang] += PRIORS.get(lang, 0.0)
         profiles = tuple(lang for lang in self._profiles[script] if lang in langs)

@@ -1,0 +1,95 @@
+"""This module contains the webhook platform: each alert POSTed as JSON to a URL.
+
+The body carries the alert's fields for any receiver, plus `text` (Slack incoming webhooks)
+and `content`/`allowed_mentions` (Discord webhooks, which then ping nobody). The URL is a
+secret, so the room names an environment variable holding it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import httpx
+
+from bot.errors import DeliveryError
+from bot.model import Alert, Room
+from bot.platforms.discord_render import safe
+from bot.render import AlertView, Renderer, truncate
+
+log = logging.getLogger(__name__)
+
+
+def alert_payload(view: AlertView) -> dict[str, Any]:
+    summary = view.translation or view.original
+    lines = [summary]
+    if view.translation:
+        lines.append(f"Original ({view.language_label}): {view.original}")
+    if view.note:
+        lines.append(view.note)
+    lines.append(" · ".join(filter(None, [
+        ", ".join(e.name for e in view.entities), view.subscription, view.source, view.link])))
+    text = truncate("\n".join(lines), 1900)
+    return {
+        "room": view.room_id,
+        "source": view.source,
+        "link": view.link,
+        "date": view.date.isoformat(),
+        "lang": view.lang,
+        "entities": [{"id": e.id, "name": e.name} for e in view.entities],
+        "topics": list(view.topics),
+        "subscription": view.subscription,
+        "original": view.original,
+        "translation": view.translation,
+        "note": view.note,
+        "text": text,
+        "content": safe(text)[:2000],
+        "allowed_mentions": {"parse": []},
+    }
+
+
+class WebhookPlatform:
+    name = "webhook"
+
+    def __init__(self, renderer: Renderer, *, timeout: float = 10.0,
+                 client: httpx.AsyncClient | None = None) -> None:
+        self.renderer = renderer
+        self._client = client or httpx.AsyncClient(timeout=timeout)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self._client.aclose()
+
+    def _url(self, room: Room) -> str:
+        url = os.environ.get(room.chat, "").strip()
+        if not url:
+            raise DeliveryError(f"webhook room {room.id}: the environment variable {room.chat} "
+                                f"holding its URL is not set")
+        return url
+
+    async def send(self, room: Room, alert: Alert) -> str | None:
+        await self._post(self._url(room), alert_payload(self.renderer.view(alert)))
+        return None  # a webhook message cannot be edited later
+
+    async def edit(self, room: Room, ref: str, alert: Alert) -> None:
+        return None
+
+    async def _post(self, url: str, body: dict[str, Any]) -> None:
+        try:
+            response = await self._client.post(url, json=body)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
+        if response.status_code == 429:
+            retry = response.headers.get("Retry-After", "5")
+            try:
+                delay = float(retry)
+            except ValueError:
+                delay = 5.0
+            raise DeliveryError("webhook rate limit", retry_after=delay)
+        if response.status_code >= 500:
+            raise DeliveryError(f"webhook server error {response.status_code}")
+        if response.status_code >= 400:
+            raise DeliveryError(f"webhook refused: {response.status_code}", permanent=True)

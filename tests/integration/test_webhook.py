@@ -1,0 +1,75 @@
+"""The webhook platform against a loopback receiver, through the relay."""
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from bot.bootstrap import build_engine
+from bot.model import Alert, Analysis, Mention, Post, Room
+from bot.platforms.webhook import WebhookPlatform
+from bot.relay import Relay
+from bot.settings import Settings
+from bot.storage.sqlite import SQLiteStore
+
+
+@pytest.fixture
+async def receiver():
+    got, answers = [], []
+
+    async def handler(request):
+        got.append(await request.json())
+        status = answers.pop(0) if answers else 204
+        headers = {"Retry-After": "0.05"} if status == 429 else {}
+        return web.Response(status=status, headers=headers)
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}/hook", got, answers
+    await runner.cleanup()
+
+
+async def test_alert_posted_as_json_that_pings_nobody(receiver, tmp_path, monkeypatch):
+    url, got, answers = receiver
+    monkeypatch.setenv("DESK_HOOK", url)
+    store = SQLiteStore(tmp_path / "w.db")
+    store.upsert_room(Room("desk", "webhook", "DESK_HOOK", None, "en"))
+    text = "@everyone North Korean troops in Kursk <@&42> **now**"
+    post = Post("osint", "discord", "1", "9", text, url="https://discord.com/channels/1/1/9")
+    analysis = Analysis(mentions=(Mention("kursk", "Kursk", 33, 38),), lang="en", lang_confidence=1)
+    store.enqueue_alert(Alert(post, "desk", "nk", analysis))
+    renderer = build_engine(Settings()).renderer
+    platform = WebhookPlatform(renderer)
+    answers.append(429)  # the first try is rate-limited, then accepted
+    relay = Relay(store, {"webhook": platform}, None, worker="w")
+    await relay.deliver_due()
+    assert store.outbox_counts()["pending"] == 1
+    await asyncio.sleep(0.1)
+    await relay.deliver_due()
+    await platform.stop()
+    assert store.outbox_counts()["sent"] == 1
+    body = got[-1]
+    assert body["allowed_mentions"] == {"parse": []}
+    assert "@everyone" not in body["content"] and "<@&42>" not in body["content"]
+    assert body["entities"] == [{"id": "kursk", "name": "Kursk"}]
+    assert body["link"] == "https://discord.com/channels/1/1/9" and body["subscription"] == "nk"
+    assert body["original"] == text  # structured fields keep the exact text for machines
+    store.close()
+
+
+async def test_missing_url_env_is_retried_not_lost(tmp_path, monkeypatch):
+    monkeypatch.delenv("NOPE_HOOK", raising=False)
+    store = SQLiteStore(tmp_path / "w.db")
+    store.upsert_room(Room("desk", "webhook", "NOPE_HOOK", None, "en"))
+    store.enqueue_alert(Alert(Post("s", "rss", "x", "1", "text"), "desk", "nk", Analysis(lang="en")))
+    platform = WebhookPlatform(build_engine(Settings()).renderer)
+    await Relay(store, {"webhook": platform}, None, worker="w").deliver_due()
+    await platform.stop()
+    [item] = store.alerts_for_room("desk")
+    assert item.state == "pending" and "NOPE_HOOK" in item.last_error
+    store.close()
