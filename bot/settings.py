@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from bot.files import read_text
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 LANGUAGES_DEFAULT = ("ru", "uk", "be", "bg", "en", "de", "fr", "pl", "ko")
@@ -239,10 +240,5 @@ def parse_settings(text: str, source: str = "<config>") -> Settings:
 
 def load_settings(path: str | Path) -> Settings:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config {path} is not UTF-8 text") from None
+    text = read_text(path, "config")
     return parse_settings(text, str(path))

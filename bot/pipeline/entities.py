@@ -23,6 +23,7 @@ import yaml
 
 import config
 from bot.errors import ConfigError
+from bot.files import read_text
 from bot.model import Mention
 from bot.pipeline.inflection import (
     PatternError,
@@ -117,12 +118,7 @@ class Watchlist:
     def load(cls, path: str | Path | None = None) -> Watchlist:
         """Read a watchlist file; None means the bundled ``config/entities.yaml``."""
         path = Path(path) if path is not None else BUNDLED_PATH
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read watchlist {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"watchlist {path} is not UTF-8 text") from None
+        text = read_text(path, "watchlist")
         return cls.parse(text, str(path))
 
     @classmethod

@@ -23,6 +23,7 @@ import yaml
 
 import config
 from bot.errors import BadQuery, ConfigError
+from bot.files import read_text
 from bot.pipeline.query import Check, Doc, Query, parse
 
 log = logging.getLogger(__name__)
@@ -59,12 +60,7 @@ class Topics:
              known_entities: Collection[str] | None = None) -> Topics:
         """Read a topics file (None: the bundled one); ConfigError names topic and position."""
         path = bundled_path() if path is None else Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read topics {path}: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"topics {path} is not UTF-8 text") from None
+        text = read_text(path, "topics")
         return cls.from_yaml(text, str(path), known_entities=known_entities)
 
     @classmethod

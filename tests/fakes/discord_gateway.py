@@ -49,7 +49,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     _zstandard = None
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
-DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+# The app aims discord.py with the same function it uses for `discord.api_base`.
+from bot.platforms.discord_adapter import point_discord_at  # noqa: E402
 
 # Gateway opcodes.
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, RESUME, RECONNECT = 0, 1, 2, 3, 6, 7
@@ -63,28 +64,6 @@ PRIVILEGED_INTENTS = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 DEFAULT_APPLICATION_FLAGS = (1 << 13) | (1 << 15) | (1 << 19)
 
 T = TypeVar("T")
-
-
-def point_discord_at(api_base: str, gateway_url: str | None = None) -> None:
-    """Point discord.py's REST client and gateway at `api_base` (and `gateway_url`).
-
-    Sets the class attributes `discord.http.Route.BASE` (every REST and interaction-webhook URL
-    is built from it) and `discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY` (a non-sharded
-    client connects there; it never asks GET /gateway/bot). Without `gateway_url` the real
-    Discord API base restores the real gateway, and any other base gets
-    `ws[s]://<its host:port>/gateway`, where `FakeDiscord` serves it. Process-wide: set it
-    before `login()` and never run two clients against different bases in one process.
-    """
-    base = api_base.rstrip("/")
-    if gateway_url is None:
-        url = yarl.URL(base)
-        if url.host in ("discord.com", "discordapp.com"):
-            gateway_url = DISCORD_GATEWAY
-        else:
-            scheme = "wss" if url.scheme in ("https", "wss") else "ws"
-            gateway_url = str(url.with_scheme(scheme).with_path("/gateway").with_query(None))
-    discord.http.Route.BASE = base
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
 @dataclass
