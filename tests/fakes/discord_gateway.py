@@ -50,7 +50,10 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 DISCORD_API_BASE = "https://discord.com/api/v10"
 # The app aims discord.py with the same function it uses for `discord.api_base`.
-from bot.platforms.discord_adapter import point_discord_at  # noqa: E402
+from bot.platforms.discord_adapter import REAL_GATEWAY, point_discord_at  # noqa: E402
+
+DISCORD_GATEWAY = REAL_GATEWAY
+__all__ = ["DISCORD_GATEWAY", "FakeDiscord", "point_discord_at"]
 
 # Gateway opcodes.
 DISPATCH, HEARTBEAT, IDENTIFY, PRESENCE, RESUME, RECONNECT = 0, 1, 2, 3, 6, 7

@@ -337,7 +337,7 @@ async def test_a_late_translation_is_edited_into_the_alert(fake, db) -> None:
 
 
 async def test_a_forum_room_gets_one_post_per_story_titled_by_the_story(fake, libre, db) -> None:
-    rooms = [{"id": "stories", "platform": "discord", "channel": FORUM_ID, "forum": True,
+    rooms = [{"id": "stories", "platform": "discord", "channel": FORUM_ID,
               "subscriptions": [{"id": "nk-kursk", "query": "entity:north_korea AND entity:kursk"}]}]
     async with wirewatch(make_settings(fake, db, libre.url, rooms=rooms), fake) as ww:
         await fake.dispatch_message(SOURCE_ID, f"{NK_KURSK}\nподробности", author_id=REPORTER_ID)
