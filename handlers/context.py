@@ -7,11 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.pipeline.entities import Watchlist
-from bot.pipeline.topics import Topics
-
 from bot.model import Room
+from bot.pipeline.entities import Watchlist
 from bot.pipeline.runner import Pipeline
+from bot.pipeline.topics import Topics
 from bot.ports import Store
 
 
