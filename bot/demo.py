@@ -7,6 +7,8 @@ store is a fresh SQLite file; the rooms are console rooms.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -20,6 +22,12 @@ from bot.platforms.console import ConsolePlatform
 from bot.replay import read_posts
 from bot.settings import load_settings
 from bot.storage.sqlite import open_store
+
+
+def _command() -> str:
+    """How the user can call us again: `.venv/bin/wirewatch` after `make demo`."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    return argv0 if argv0.endswith("wirewatch") and os.sep in argv0 else "wirewatch"
 
 
 def sample_posts_path() -> Path:
@@ -62,6 +70,6 @@ async def demo(console: Console | None = None) -> int:
         f"({', '.join(f'{k} {v}' for k, v in langs.most_common())}); "
         f"{len(posts) - alerted} stayed quiet.\n"
         f"Alerts delivered: {counts['sent']}, pending: {counts['pending']}, failed: {counts['failed']}.\n"
-        f"Try: wirewatch search 'entity:kursk' --limit 3   (uses the demo store {db})"
+        f"Try: {_command()} search 'entity:kursk' --limit 3   (uses the demo store {db})"
     )
     return 0 if not errors else 1
