@@ -235,6 +235,10 @@ class TelegramPlatform:
         by_id = self._sources.get(str(chat_id))
         return by_id or (self._sources.get(username.lower()) if username else None)
 
+    def _forwarded_from_source(self, message: Message) -> bool:
+        chat = getattr(message.forward_origin, "chat", None) or message.sender_chat
+        return chat is not None and self._source_for(chat.id, chat.username) is not None
+
     async def _on_post(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         if message is None:
@@ -242,6 +246,8 @@ class TelegramPlatform:
         source_id = self._source_for(message.chat.id, message.chat.username)
         if source_id is None:
             return  # a room or an unconfigured chat: not monitored
+        if message.is_automatic_forward and self._forwarded_from_source(message):
+            return  # a channel's copy in its discussion group: the channel post alerted already
         edited = update.edited_channel_post is not None or update.edited_message is not None
         post = message_to_post(message, source_id, edited)
         if post is not None:

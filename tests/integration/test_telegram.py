@@ -408,3 +408,19 @@ async def test_unparseable_update_is_skipped_and_the_next_post_alerts(api, setti
     assert len(polls) < 10  # no tight loop over the same batch
     skipped = [r.getMessage() for r in caplog.records if "cannot parse" in r.getMessage()]
     assert len(skipped) == 2 and "(message)" in skipped[0]
+
+
+async def test_a_channels_copy_in_its_discussion_group_does_not_alert_twice(api, settings) -> None:
+    channel = {"id": CHANNEL, "type": "channel", "title": "Фронтовая сводка",
+               "username": "frontline_ru"}
+    copy = {"is_automatic_forward": True, "sender_chat": channel,
+            "forward_origin": {"type": "channel", "chat": channel, "message_id": 1,
+                               "date": 1730700000}}
+    async with Wirewatch(settings, api):
+        api.push_channel_post(CHANNEL, RU_POST)
+        await eventually(lambda: len(alerts(api)) == 1, "the channel post's alert")
+        api.push_message(GROUP_SOURCE, MEMBER, RU_POST, extra=copy)
+        api.push_message(GROUP_SOURCE, MEMBER, "А вот и КНДР: войска в Курской области.")
+        await eventually(lambda: len(alerts(api)) == 2, "the group's own message's alert")
+        await asyncio.sleep(0.3)
+    assert len(alerts(api)) == 2  # the automatic copy stayed quiet
