@@ -78,6 +78,13 @@ class LanguageSettings(_Model):
     candidates: list[str] = Field(default_factory=lambda: list(LANGUAGES_DEFAULT))
     min_confidence: float = Field(0.5, ge=0, le=1)
 
+    @field_validator("candidates")
+    @classmethod
+    def _supported(cls, value: list[str]) -> list[str]:
+        from bot.pipeline.language import check_candidates  # late: language imports settings
+
+        return list(check_candidates(value))  # unknown codes: a ValueError at this key
+
 
 class SourceSettings(_Model):
     id: str = Field(pattern=_ID_RE)

@@ -7,10 +7,16 @@ How a text is judged:
 2. Pick the script: letters are counted per script, capitalised words (names, brands) weigh less,
    so "Apple представила новый iPhone" is Cyrillic and "삼성 Galaxy 공개" is Hangul. Only the
    candidates written in that script compete; a script no candidate uses gives `und`.
-3. Add up evidence per candidate in log-odds: letters outside a language's alphabet, spelling
-   patterns and frequent words (bot.pipeline.orthography), plus langdetect's probabilities from a
-   detector built from the candidates' profiles only, with a fixed seed. langdetect is skipped
-   when the spelling evidence alone is decisive (Hangul, ў, і next to ы, ...).
+3. Add up evidence per candidate in log-odds:
+   - spelling: letters outside a language's alphabet, spelling patterns, and a hand-written word
+     list for Belarusian (bot.pipeline.orthography);
+   - word frequency: how often each word occurs in each candidate language, from wordfreq's
+     lists, floored for words a list lacks; a language without a list (Belarusian) is scored
+     just under the best listed one, so it is not punished for the missing list. Lists are read
+     lazily, once per process, and only for scripts where several candidates compete;
+   - langdetect's probabilities from a detector built from the candidates' profiles only, with
+     a fixed seed. It is skipped when the other evidence is already beyond its reach (Hangul,
+     ў, a word frequent in one language and absent from the others, ...).
 4. The posterior of the winner is the confidence; below `min_confidence` the answer is `und`.
 
 Answers are cached per text in a bounded LRU.
@@ -32,6 +38,7 @@ import wordfreq
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
+from bot.errors import ConfigError
 from bot.pipeline.orthography import (
     SCRIPT_LANGUAGES,
     Word,
@@ -47,7 +54,9 @@ UND = "und"
 
 SEED = 20240601  # any fixed value: langdetect samples n-grams at random
 N_TRIAL = 7  # langdetect's default; fewer trials make short-text votes coarser
-LD_WEIGHT = 1.0  # weight of log P(langdetect) against the spelling/word log-odds
+# Weight of log P(langdetect) against the spelling and word-frequency log-odds. langdetect
+# votes all-or-nothing on one or two words, and often wrongly (benchmark-tuned).
+LD_WEIGHT = 0.5
 LD_FLOOR = 0.1  # langdetect's probabilities are vote shares, often all-or-nothing and wrong on short texts
 MAX_WORDS = 64  # a long post has long since made up its mind
 LD_MAX_CHARS = 400
@@ -118,14 +127,17 @@ def _langdetect(langs: tuple[str, ...], text: str) -> dict[str, float] | None:
 
 
 # --- word frequencies (wordfreq) ----------------------------------------------------------
+# One or two words rarely show a spelling rule, but nearly always say which language uses them
+# most: "речей" is frequent Ukrainian and rare Russian. Each word adds FREQ_WEIGHT x log10 of
+# its frequency per language (wordfreq's Zipf scale), measured from the best language's, so
+# only differences count; one word can cost a language at most FREQ_CAP Zipf units.
 
-# How much one word's log10-frequency difference counts, in nats (ln 10 would be the naive
-# Bayes weight; words in a post are not independent and the lists are noisy), and the most one
-# word can cost a language.
-FREQ_WEIGHT = 1.5
+FREQ_WEIGHT = 3.0  # nats per Zipf unit; ln 10 = 2.3 would be naive Bayes (benchmark-tuned)
 FREQ_CAP = 4.0
-# A word missing from a list gets a frequency below the list's cut-off rather than zero.
-FREQ_FLOOR_DROP = 0.5
+# A word missing from a list gets a floor rather than zero frequency. wordfreq's large lists
+# reach Zipf 1.0 (one in 10^8 words), its small ones (bg) only 3.0, so a word missing from a
+# small list says much less against the language.
+FREQ_FLOOR = {"large": 0.25, "small": 1.5}
 # Languages without a list (wordfreq has none for be, sr, kk, and would silently answer with
 # Russian's for be) score a word at the best listed language minus this, but never below the
 # listed languages' floors: shared words cost them a little, words no list knows nothing.
@@ -135,20 +147,22 @@ FREQ_SCRIPTS = frozenset({"cyrl", "latn"})  # where neighbours share letters and
 
 @dataclass(frozen=True, slots=True)
 class FreqTable:
-    """One wordfreq list: word -> Zipf frequency x 100 (an int), and the floor for the rest."""
+    """One wordfreq list: word -> Zipf frequency x 100, and the floor for words not in it."""
 
     lang: str
     centizipf: dict[str, int]
     floor: float
 
     def zipf(self, word: str) -> float:
+        """The Zipf frequency of a lower-case word, the floor when the list lacks it."""
         found = self.centizipf.get(word)
         if found is not None:
             return found / 100.0
         if "'" in word:  # wordfreq splits French l'eau and English o'clock at the apostrophe
-            parts = [self.centizipf.get(part) for part in word.split("'") if part]
-            if parts and None not in parts:
-                return min(parts) / 100.0  # type: ignore[type-var]
+            parts = [part for part in word.split("'") if part]
+            known = [self.centizipf[part] for part in parts if part in self.centizipf]
+            if known and len(known) == len(parts):
+                return min(known) / 100.0
         if "ß" in word:
             return self.zipf(word.replace("ß", "ss"))  # wordfreq case-folds ß to ss
         return self.floor
@@ -159,34 +173,37 @@ _freq_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
-def _wordfreq_files() -> dict[str, str]:
-    # Exact codes only: wordfreq's own lookup would map a code it lacks to a neighbour's list.
-    return wordfreq.available_languages("best")
+def _wordfreq_files() -> dict[str, tuple[str, str]]:
+    """Language -> (list kind, file). Exact codes only: wordfreq's own lookup would map a
+    code it lacks to a neighbour's list (be -> ru)."""
+    files = {lang: ("small", path) for lang, path in wordfreq.available_languages("small").items()}
+    files.update((lang, ("large", path)) for lang, path in wordfreq.available_languages("large").items())
+    return files
 
 
 def freq_table(lang: str) -> FreqTable | None:
     """`lang`'s wordfreq list, read once per process (about 0.5 s for a large one); None if none."""
-    with _freq_lock:
+    if lang in _freq_tables:  # no lock once loaded: a reader must not wait for another's load
+        return _freq_tables[lang]
+    with _freq_lock:  # one reader per list, even when threads start at once
         if lang in _freq_tables:
             return _freq_tables[lang]
-        path = _wordfreq_files().get(lang)
         table = None
-        if path is not None:
-            # Read the packed list directly: wordfreq's own caches would keep a second copy.
-            buckets = wordfreq.read_cBpack(path)
+        if lang in _wordfreq_files():
+            kind, path = _wordfreq_files()[lang]
+            # Read the packed list directly: wordfreq's cached readers would keep a second copy.
             centizipf: dict[str, int] = {}
-            for index, bucket in enumerate(buckets):
-                value = 900 - index  # bucket i holds words of frequency 10^(-i/100)
+            for index, bucket in enumerate(wordfreq.read_cBpack(path)):
+                value = 900 - index  # bucket i holds the words of frequency 10^(-i/100)
                 for word in bucket:
                     centizipf.setdefault(word, value)
-            lowest = (900 - len(buckets) + 1) / 100.0
-            table = FreqTable(lang, centizipf, lowest - FREQ_FLOOR_DROP)
+            table = FreqTable(lang, centizipf, FREQ_FLOOR[kind])
         _freq_tables[lang] = table
         return table
 
 
 def freq_evidence(words: Sequence[Word], tables: dict[str, FreqTable | None]) -> dict[str, float]:
-    """Summed log-frequency evidence per language (keys of `tables`; None: no list)."""
+    """Summed log-frequency evidence for each language of `tables` (None: it has no list)."""
     totals = dict.fromkeys(tables, 0.0)
     listed = [(lang, table) for lang, table in tables.items() if table is not None]
     if not listed:
@@ -262,16 +279,24 @@ def supported_languages() -> frozenset[str]:
     return frozenset(langs | set(ALIASES))
 
 
-def _expand(candidates: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
-    """Internal language codes and how to report them; ValueError for unknown codes."""
+class UnsupportedLanguage(ConfigError, ValueError):
+    """A candidate language code the detector does not know (or no candidate at all).
+
+    A ConfigError, so a bad `languages.candidates` setting is reported like any other config
+    problem; also a ValueError, as LanguageDetector always raised for bad arguments.
+    """
+
+
+def _expand(candidates: Sequence[str] | str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Internal language codes and how to report them; UnsupportedLanguage for unknown codes."""
     if isinstance(candidates, str):
         candidates = candidates.replace(",", " ").split()
     supported = supported_languages()
     langs: list[str] = []
     report: dict[str, str] = {}
     unknown = []
-    for code in candidates:
-        code = code.strip().lower()
+    for item in candidates:
+        code = str(item).strip().lower()  # YAML may hand over numbers or null
         if code not in supported:
             unknown.append(code)
             continue
@@ -280,13 +305,23 @@ def _expand(candidates: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]
                 langs.append(lang)
                 report[lang] = code
     if unknown:
-        raise ValueError(
-            f"unsupported language code(s) {', '.join(map(repr, unknown))}; "
-            f"supported: {' '.join(sorted(supported))}"
+        raise UnsupportedLanguage(
+            f"unsupported language code(s) {', '.join(map(repr, unknown))} in the detector's "
+            f"candidates; supported: {' '.join(sorted(supported))}"
         )
     if not langs:
-        raise ValueError("at least one candidate language is needed")
+        raise UnsupportedLanguage("at least one candidate language is needed")
     return tuple(langs), report
+
+
+def check_candidates(candidates: Sequence[str] | str) -> tuple[str, ...]:
+    """The candidate codes, normalised (lower case, no duplicates), as a detector would use them.
+
+    Raises UnsupportedLanguage (a ConfigError) naming the unknown codes and listing the
+    supported ones; meant for settings validation, before any detector is built.
+    """
+    langs, report = _expand(candidates)
+    return tuple(dict.fromkeys(report[lang] for lang in langs))
 
 
 class LanguageDetector:

@@ -4,7 +4,8 @@ Everything here is knowledge about writing systems, not statistics learnt from d
 script a letter belongs to, which letters each language's alphabet has, spelling patterns that
 one language uses and a neighbour does not (Ukrainian -ння and ськ, Russian -тся and ь+vowel,
 Bulgarian vowel ъ, Belarusian ў, цц and -ага, German sch, Polish sz/cz/rz ...), and a hand-written
-list of frequent words per language (bot/data/langid_lexicon.yaml).
+list of frequent words for the languages wordfreq has no list for (bot/data/langid_lexicon.yaml;
+Belarusian). Word frequencies of the other languages are weighed in bot.pipeline.language.
 
 `word_evidence` turns one lower-cased word into additive log-odds per language; the detector in
 bot.pipeline.language sums them over a text and combines them with langdetect's probabilities.

@@ -13,14 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langdetect.detector_factory import DetectorFactory
 
+from bot.errors import ConfigError
+from bot.pipeline import language
 from bot.pipeline.language import (
     DEFAULT_CANDIDATES,
+    FREQ_CAP,
+    FREQ_WEIGHT,
+    NO_LIST_GAP,
     UND,
     Detection,
     LanguageDetector,
+    check_candidates,
     clean,
+    freq_evidence,
+    freq_table,
     repair_mojibake,
 )
+from bot.pipeline.orthography import split_words
 
 
 @pytest.fixture(scope="module")
@@ -179,14 +188,93 @@ def test_unknown_candidates_are_rejected() -> None:
         LanguageDetector(min_confidence=1.5)
 
 
+def test_unknown_candidates_are_a_config_error_listing_the_supported_codes() -> None:
+    assert check_candidates(["RU", " uk ", "ru", "zh"]) == ("ru", "uk", "zh")
+    assert check_candidates("ru, en") == ("ru", "en")
+    with pytest.raises(ConfigError) as caught:
+        check_candidates(["ru", "xx", "be-tarask", 7])
+    message = str(caught.value)
+    assert "'xx', 'be-tarask', '7'" in message
+    supported = message.split("supported: ")[1].split()
+    assert {"ru", "uk", "be", "bg", "en", "de", "fr", "pl", "ko"} <= set(supported)
+    assert "xx" not in supported and caught.value.problems == [message]
+    with pytest.raises(ConfigError, match="at least one"):
+        check_candidates([])
+    with pytest.raises(ConfigError, match="xx"):  # the detector raises the same error
+        LanguageDetector(["xx"])
+
+
 def test_min_confidence_turns_weak_answers_into_und() -> None:
     strict = LanguageDetector(min_confidence=1.0)
     lenient = LanguageDetector(min_confidence=0.0)
-    text = "Это правда?"
+    text = "молоко"  # spelt alike in Russian and Ukrainian
     weak = lenient.detect(text)
-    assert weak.lang == "ru" and weak.confidence < 1.0
+    assert weak.lang in ("ru", "uk") and weak.confidence < 0.99
     rejected = strict.detect(text)
     assert rejected.lang == UND and rejected.confidence == weak.confidence
+
+
+# --- word frequencies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lang", "text"),
+    [
+        # No letter or spelling rule tells these apart; how often each language uses them does.
+        ("uk", "дуже"), ("uk", "треба"), ("uk", "робота"), ("uk", "коли"), ("uk", "бачу"),
+        ("uk", "тому що"), ("uk", "дякую"), ("uk", "будь ласка"),
+        ("ru", "когда"), ("ru", "сейчас"), ("ru", "нужно"), ("ru", "хорошо"), ("ru", "работа"),
+        ("ru", "может быть"), ("ru", "куда"),
+        ("bg", "какво"), ("bg", "много добре"), ("bg", "сега"), ("bg", "защо"),
+        ("be", "Дзякуй, усё зразумела"), ("be", "Што здарылася?"), ("be", "вельмі дрэнна"),
+        ("en", "although"), ("en", "weather"), ("en", "enough"), ("en", "people"),
+        ("de", "vielleicht"), ("de", "zusammen"), ("de", "gestern"),
+        ("fr", "pourquoi"), ("fr", "toujours"), ("fr", "aujourd'hui"), ("fr", "beaucoup"),
+        ("pl", "dobrze"), ("pl", "dlaczego"), ("pl", "jutro"), ("pl", "teraz"),
+    ],
+)
+def test_one_or_two_words(detector: LanguageDetector, lang: str, text: str) -> None:
+    assert detector.detect(text).lang == lang
+
+
+def test_missing_words_get_a_floor_and_belarusian_no_penalty_for_lacking_a_list() -> None:
+    assert freq_table("be") is None  # wordfreq would answer with Russian's list
+    tables = {lang: freq_table(lang) for lang in ("ru", "uk", "be", "bg")}
+    unknown = freq_evidence(split_words("зюмбрыкальщиной", lower_caps=False), tables)
+    assert all(-FREQ_WEIGHT * FREQ_CAP <= score <= 0.0 for score in unknown.values())
+    assert unknown["be"] == max(unknown.values())  # a word no list knows costs it nothing
+    russian = freq_evidence(split_words("это", lower_caps=False), tables)
+    assert russian["ru"] == 0.0 and russian["uk"] < -3.0  # frequent Russian, rare Ukrainian
+    assert russian["be"] == pytest.approx(-FREQ_WEIGHT * NO_LIST_GAP)  # the benefit of the doubt
+
+
+def test_list_lookups_follow_wordfreq_tokens() -> None:
+    french, german, ukrainian = freq_table("fr"), freq_table("de"), freq_table("uk")
+    assert french is not None and german is not None and ukrainian is not None
+    # wordfreq splits l'eau at the apostrophe and folds ß to ss; Ukrainian keeps п'ять whole.
+    assert french.zipf("l'eau") == french.zipf("eau") > french.floor
+    assert german.zipf("straße") == german.zipf("strasse") > german.floor
+    assert ukrainian.zipf("п'ять") > 4.0
+    assert ukrainian.zipf("ґзіґзаґз") == ukrainian.floor
+
+
+def test_word_lists_load_once_per_language_and_only_where_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loaded: list[str] = []
+
+    def fake_read(path: str) -> list[list[str]]:
+        loaded.append(path.rsplit("/", 1)[-1])
+        return [["і", "и"], ["дуже"]]
+
+    monkeypatch.setattr(language, "_freq_tables", {})  # as in a fresh process
+    monkeypatch.setattr(language.wordfreq, "read_cBpack", fake_read)
+    for candidates in (["ru", "uk", "be"], ["uk", "ru"], ["uk", "ko", "en"]):
+        detector = LanguageDetector(candidates, cache_size=0)
+        for text in ("дуже добре", "Що там?", "hello there", "북한군 파병", "Што там?"):
+            detector.detect(text)
+    # Never Belarusian (no list of its own), never Latin or Hangul (one candidate each).
+    assert sorted(loaded) == ["large_ru.msgpack.gz", "large_uk.msgpack.gz"]
 
 
 # --- determinism, cache, threads -----------------------------------------------------------

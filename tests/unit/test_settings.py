@@ -80,3 +80,10 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_bundled_configs_are_valid():
     assert load_settings(bundled("wirewatch.example.yaml")).rooms
     assert load_settings(bundled("demo.yaml")).rooms
+
+
+def test_unknown_language_candidates_are_reported():
+    with pytest.raises(ConfigError) as err:
+        parse_settings("languages: {candidates: [ru, xx, en]}\n")
+    assert err.value.problems[0].startswith("languages.candidates (line 1)")
+    assert "xx" in err.value.problems[0]
