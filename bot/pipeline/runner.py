@@ -107,7 +107,7 @@ class Pipeline:
     def reload(self) -> None:
         """Rebuild the subscription index from the store (after a moderator change)."""
         matcher: Matcher[MatchKey] = Matcher()
-        known = set(self.analyzer.tagger.watchlist.ids) if hasattr(self.analyzer.tagger, "watchlist") else None
+        known = set(self.analyzer.tagger.watchlist.ids)
         for sub in self.store.subscriptions():
             if sub.paused:
                 continue
