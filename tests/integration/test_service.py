@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.service import run
 from bot.settings import parse_settings
 from bot.storage.sqlite import SQLiteStore
+from tests.fakes.loopback import serve
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -38,12 +39,8 @@ async def serve_preview(hits):
 
     app = web.Application()
     app.router.add_get("/s/{name}", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, f"http://127.0.0.1:{port}/s/"
+    runner, base = await serve(app)
+    return runner, f"{base}/s/"
 
 
 async def test_public_channel_posts_become_console_alerts(tmp_path, capsys):

@@ -11,6 +11,7 @@ from bot.platforms.webhook import WebhookPlatform
 from bot.relay import Relay
 from bot.settings import Settings
 from bot.storage.sqlite import SQLiteStore
+from tests.fakes.loopback import serve
 
 
 @pytest.fixture
@@ -25,12 +26,8 @@ async def receiver():
 
     app = web.Application()
     app.router.add_post("/hook", handler)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}/hook", got, answers
+    runner, base = await serve(app)
+    yield f"{base}/hook", got, answers
     await runner.cleanup()
 
 
