@@ -9,9 +9,11 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.bootstrap import App
 from bot.service import run
 from bot.settings import parse_settings
 from bot.storage.sqlite import SQLiteStore
+from handlers import Request, dispatch
 from tests.fakes.loopback import serve
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -49,7 +51,8 @@ async def test_public_channel_posts_become_console_alerts(tmp_path, capsys):
     db = tmp_path / "run.db"
     settings = parse_settings(CONFIG.format(db=db, base=base))
     stop = asyncio.Event()
-    task = asyncio.create_task(run(settings, stop=stop))
+    app = App.open(settings)
+    task = asyncio.create_task(run(settings, stop=stop, app=app))
     try:
         for _ in range(200):
             store = SQLiteStore(db) if db.exists() else None
@@ -59,12 +62,14 @@ async def test_public_channel_posts_become_console_alerts(tmp_path, capsys):
             if sent:
                 break
             await asyncio.sleep(0.05)
+        status = await dispatch(Request("status", "", "console", "terminal", "1"), app.services)
         stop.set()
         assert await asyncio.wait_for(task, 15) == 0
     finally:
         stop.set()
         await runner.cleanup()
     out = capsys.readouterr().out
+    assert "Source frontline: ok, " in status.text  # the poller's health, for /status
     assert "room: terminal (en)" in out and "matched: kursk" in out
     assert "https://t.me/kursk_frontline/" in out
     store = SQLiteStore(db)
