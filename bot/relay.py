@@ -56,11 +56,16 @@ class Relay:
         self.max_attempts = max_attempts
         self._late: set[asyncio.Task[None]] = set()
         self._unstarted: set[int] = set()  # claimed, not yet handed to a platform
+        self._stop: asyncio.Event | None = None
         self.wake = asyncio.Event()
         self.delivered = 0
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        """Deliver until `stop` is set; a new alert sets `wake` to skip the idle wait."""
+        """Deliver until `stop` is set; a new alert sets `wake` to skip the idle wait.
+
+        Once `stop` is set, the alert being sent is finished (the platform may already have
+        it, so cutting it off could send it twice) and the rest of the round is handed back."""
+        self._stop = stop
         while not stop.is_set():
             try:
                 done = await self.deliver_due()
@@ -101,20 +106,31 @@ class Relay:
 
     async def _deliver_room(self, items: list[OutboxItem]) -> None:
         for i, item in enumerate(items):
+            if self._stop is not None and self._stop.is_set():
+                self._hand_back(items[i:], 0.0)  # shutting down: the next start sends these
+                return
             wait = await self._deliver(item)
             if wait is not None:
                 # The room is rate-limited: the rest wait too, in order, instead of each
                 # hitting the limit again.
-                rest = [r.alert.id for r in items[i + 1:] if r.alert.id is not None]
-                self._unstarted.difference_update(rest)
-                self.store.release_claims(self.worker, rest, delay=wait)
+                self._hand_back(items[i + 1:], wait)
                 return
+
+    def _hand_back(self, items: list[OutboxItem], delay: float) -> None:
+        ids = [r.alert.id for r in items if r.alert.id is not None]
+        self._unstarted.difference_update(ids)
+        self.store.release_claims(self.worker, ids, delay=delay)
 
     async def _deliver(self, item: OutboxItem) -> float | None:
         """Send one alert; returns the platform's retry-after if it rate-limited the room."""
         alert = item.alert
         assert alert.id is not None
         self._unstarted.discard(alert.id)
+        # The lease was taken for the whole round; renew it now that this alert's turn has
+        # come, so another worker cannot take it while it is being sent. Lost it: skip.
+        if not self.store.renew_claim(alert.id, self.worker, self.lease):
+            log.warning("alert %s: lease lost to another worker before sending; skipped", alert.id)
+            return None
         room = self.store.get_room(alert.room_id)
         if room is None:
             self.store.mark_failed(alert.id, self.worker, "room no longer exists")
@@ -138,7 +154,9 @@ class Relay:
             if pending:
                 pending.cancel()
             return None
-        self.store.mark_sent(alert.id, self.worker, ref, translated=alert.translation is not None)
+        if not self.store.mark_sent(alert.id, self.worker, ref,
+                                    translated=alert.translation is not None):
+            log.error("alert %s was sent but its lease had passed to another worker", alert.id)
         self.delivered += 1
         if pending is not None and ref is not None:
             task = asyncio.create_task(self._edit_late(platform, room, ref, alert, pending))

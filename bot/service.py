@@ -109,7 +109,9 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
     finally:
         stop.set()
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=10)
+            # The relay finishes the alert in hand (translation wait + one send), then stops.
+            grace = app.settings.translation.alert_wait + 30
+            done, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -429,6 +429,14 @@ class SQLiteStore:
         )
         return cur.rowcount == 1
 
+    def renew_claim(self, alert_id: int, worker: str, lease: float) -> bool:
+        """Extend this worker's lease on an alert it is about to send; False if it lost it."""
+        cur = self._exec(
+            "UPDATE outbox SET lease_until=? WHERE alert_id=? AND lease_owner=? AND state='sending'",
+            (time.time() + lease, alert_id, worker),
+        )
+        return cur.rowcount == 1
+
     def release_claims(self, worker: str, alert_ids: Sequence[int], delay: float = 0.0) -> int:
         """Hand back alerts this worker claimed but never started sending (a clean shutdown,
         or a room that is rate-limited), due again after `delay` seconds."""

@@ -223,3 +223,49 @@ async def test_rate_limited_room_holds_its_queue_in_order(store):
     await asyncio.sleep(0.15)
     await relay.deliver_due()
     assert platform.delivered == ["1", "2", "3"]
+
+
+class SlowPlatform(FlakyPlatform):
+    """Each send takes a while, as a throttled API does."""
+
+    def __init__(self, seconds):
+        super().__init__([])
+        self.seconds = seconds
+
+    async def send(self, room, alert):
+        await asyncio.sleep(self.seconds)
+        return await super().send(room, alert)
+
+
+async def test_stop_finishes_the_alert_in_hand_and_hands_back_the_rest(store):
+    for mid in ("1", "2", "3", "4"):
+        enqueue(store, mid, lang="en")
+    platform = SlowPlatform(0.2)
+    relay = Relay(store, {"console": platform}, None, worker="w", lease=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.1)  # the first send is under way
+    stop.set()
+    await asyncio.wait_for(task, 2)
+    await relay.aclose()
+    assert platform.delivered == ["1"]
+    counts = store.outbox_counts()
+    assert counts["sent"] == 1 and counts["pending"] == 3 and counts["sending"] == 0
+
+
+async def test_two_workers_with_short_leases_never_send_twice(store, tmp_path):
+    for mid in range(6):
+        enqueue(store, str(mid), lang="en")
+    other_store = SQLiteStore(tmp_path / "relay.db")
+    platform = SlowPlatform(0.15)
+    first = Relay(store, {"console": platform}, None, worker="a", lease=0.3)
+    second = Relay(other_store, {"console": platform}, None, worker="b", lease=0.3)
+
+    async def drain(relay):
+        for _ in range(40):
+            await relay.deliver_due()
+            await asyncio.sleep(0.02)
+
+    await asyncio.gather(drain(first), drain(second))
+    other_store.close()
+    assert sorted(platform.delivered) == [str(i) for i in range(6)]  # each once
