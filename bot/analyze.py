@@ -10,6 +10,7 @@ from bot.errors import BadQuery
 from bot.model import Post
 from bot.pipeline.query import parse
 from bot.settings import Settings
+from bot.text import sanitize
 
 MAX_TEXT = 100_000
 
@@ -37,7 +38,7 @@ def analyze_lines(settings: Settings, stdin: IO[str], stdout: IO[str], stderr: I
             print(f"line {lineno}: {exc}", file=stderr)
             stdout.write(json.dumps({"line": lineno, "error": str(exc)}) + "\n")
             continue
-        text = item["text"][:MAX_TEXT]
+        text = sanitize(item["text"][:MAX_TEXT])  # as the pipeline would see it
         post = Post(source_id=str(item.get("source", "stdin")), platform="stdin", chat="stdin",
                     message_id=str(item.get("id", lineno)), text=text)
         analysis, matches = engine.analyzer.analyze(post, detect=True)

@@ -65,11 +65,20 @@ def seed(store: Store, settings: Settings) -> None:
     with store.transaction():
         for rs in settings.rooms:
             room = room_from_settings(rs)
+            existing = store.find_room(room.platform, room.chat, room.thread)
+            if existing is not None and existing.id != room.id:
+                # A chat that moderators used before it was in the file: it becomes this room.
+                log.info("room %s is the chat room %s made in chat; renaming it", rs.id, existing.id)
+                store.rename_room(existing.id, room.id)
             # Address and platform follow the file; the language may have been changed in chat.
             store.upsert_room(room, keep_language=not store.seed_once("room", rs.id))
             for sub in rs.subscriptions:
                 if store.seed_once("subscription", f"{rs.id}/{sub.id}"):
-                    store.add_subscription(Subscription(sub.id, rs.id, sub.query, created_by="config"))
+                    added = store.add_subscription(
+                        Subscription(sub.id, rs.id, sub.query, created_by="config"), replace=False)
+                    if not added:
+                        log.warning("room %s already has a subscription %s made in chat; the "
+                                    "file's one is not applied", rs.id, sub.id)
         for ss in settings.sources:
             if store.seed_once("source", ss.id):
                 store.add_source(SourceRecord(ss.id, ss.platform, source_address(ss), ss.name),
@@ -107,6 +116,10 @@ class App:
             store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,
             translator=translator, watched_languages=tuple(settings.languages.candidates),
             health=app.health,
+            source_kinds=tuple(kind for kind, on in (
+                ("telegram", settings.telegram is not None),
+                ("discord", settings.discord is not None),
+                ("telegram_public", True)) if on),
         )
         return app
 

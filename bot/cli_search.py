@@ -21,7 +21,7 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
         raise UserError(f"query error: {exc}") from None
     store = open_store(settings.storage.path)
     try:
-        hits = find_posts(store, query, limit=max(1, limit))
+        hits = find_posts(store, query, limit=max(1, limit), detector=engine.detector)
     finally:
         store.close()
     for sp in hits:

@@ -20,7 +20,8 @@ def parse_date(value: Any) -> datetime:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     else:
         raise ValueError(f"not a date: {value!r}")
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+    # Stored and compared as UTC text, so every date must be in UTC.
+    return dt.astimezone(UTC) if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def post_to_dict(post: Post) -> dict[str, Any]:

@@ -43,13 +43,18 @@ def read_posts(path: str | Path, errors: list[str]) -> Iterator[Post]:
                     continue
                 try:
                     yield record_to_post(json.loads(line))
-                except (ValueError, KeyError, TypeError) as exc:
-                    errors.append(f"line {lineno}: {exc}")
+                except (ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
+                    errors.append(f"line {lineno}: {type(exc).__name__}: {exc}")
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise WirewatchError(f"{path} is not a readable JSONL(.gz) file: {exc}") from None
 
 
 def record_to_post(data: dict) -> Post:
+    if not isinstance(data, dict):
+        raise TypeError("a post must be a JSON object")
+    for key in ("text", "channel", "author", "url", "origin"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise TypeError(f"{key!r} must be text")
     if "source_id" in data:
         return post_from_dict(data)
     chat = str(data["channel_id"])

@@ -13,59 +13,63 @@ import signal
 from typing import Any
 
 from bot.bootstrap import App
-from bot.errors import ConfigError
+from bot.errors import ConfigError, WirewatchError
 from bot.platforms.console import ConsolePlatform
-from bot.ports import Platform
+from bot.ports import Platform, SourceRecord
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def make_platforms(app: App) -> dict[str, Platform]:
-    """One adapter per platform that has rooms or sources in the store or the config."""
+    """One adapter per platform that has rooms in the store, or is configured."""
     settings = app.settings
-    wanted = {r.platform for r in app.store.rooms()} | {s.platform for s in app.store.sources()}
+    rooms = {r.platform for r in app.store.rooms()}
+    for kind in ("telegram", "discord"):
+        if kind in rooms and getattr(settings, kind) is None:
+            raise ConfigError(f"rooms use {kind}, but the config has no `{kind}:` section")
     platforms: dict[str, Platform] = {}
-    if "console" in wanted:
+    if "console" in rooms:
         platforms["console"] = ConsolePlatform(app.engine.renderer)
-    if "webhook" in wanted:
+    if "webhook" in rooms:
         from bot.platforms.webhook import WebhookPlatform
 
         platforms["webhook"] = WebhookPlatform(app.engine.renderer)
-    if "telegram" in wanted or settings.telegram is not None:
-        if settings.telegram is None:
-            raise ConfigError("rooms or sources use telegram, but the config has no `telegram:` section")
+    if settings.telegram is not None:
         from bot.platforms.telegram_adapter import TelegramPlatform
 
         platforms["telegram"] = TelegramPlatform(app, settings.telegram)
-    if "discord" in wanted or settings.discord is not None:
-        if settings.discord is None:
-            raise ConfigError("rooms or sources use discord, but the config has no `discord:` section")
+    if settings.discord is not None:
         from bot.platforms.discord_adapter import DiscordPlatform
 
         platforms["discord"] = DiscordPlatform(app, settings.discord)
+    for record in app.store.sources():
+        if record.platform in ("telegram", "discord") and record.platform not in platforms:
+            log.warning("source %s is a %s source, but %s is not configured; it is not watched",
+                        record.id, record.platform, record.platform)
     return platforms
 
 
-def make_pollers(app: App) -> list[Any]:
-    """Sources the process polls itself (public Telegram previews, feeds)."""
+def make_poller(app: App, record: SourceRecord) -> Any | None:
+    """The poller of a source the process polls itself, or None (with a log line) if the
+    record cannot be polled: one bad record must not stop the others or the start."""
     from bot.sources.telegram_public import TelegramPublicSource
 
-    pollers = []
-    configured = {s.id: s for s in app.settings.sources}
-    for record in app.store.sources():
-        if not record.enabled:
-            continue
-        if record.platform == "telegram_public":
-            cursor = int(record.cursor) if record.cursor and record.cursor.isdigit() else None
-            conf = configured.get(record.id)
-            pollers.append(TelegramPublicSource(
-                record.id, record.address, interval=conf.interval if conf else 60.0,
-                base_url=(conf.url if conf and conf.url else "https://t.me/s/"), cursor=cursor,
-            ))
-        elif record.platform == "rss":
-            log.warning("source %s: RSS feeds are not supported yet; skipped", record.id)
-    return pollers
+    if record.platform == "rss":
+        log.warning("source %s: RSS feeds are not supported yet; skipped", record.id)
+        return None
+    if record.platform != "telegram_public":
+        return None
+    conf = next((s for s in app.settings.sources if s.id == record.id), None)
+    cursor = int(record.cursor) if record.cursor and record.cursor.isdigit() else None
+    try:
+        return TelegramPublicSource(
+            record.id, record.address, interval=conf.interval if conf else 60.0,
+            base_url=(conf.url if conf and conf.url else "https://t.me/s/"), cursor=cursor,
+        )
+    except ValueError as exc:
+        log.error("source %s cannot be polled: %s", record.id, exc)
+        return None
 
 
 async def _poll(app: App, source: Any, stop: asyncio.Event) -> None:
@@ -84,6 +88,67 @@ async def _poll(app: App, source: Any, stop: asyncio.Event) -> None:
             app.store.set_cursor(source.source_id, str(source.cursor))
 
 
+class Pollers:
+    """Keeps one polling task per enabled polled source, following /sources add|remove."""
+
+    def __init__(self, app: App, stop: asyncio.Event) -> None:
+        self.app = app
+        self.stop = stop
+        self.running: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._revision = -1
+
+    def reconcile(self) -> None:
+        revision = self.app.store.revision()
+        if revision == self._revision:
+            return
+        self._revision = revision
+        wanted = {r.id: r for r in self.app.store.sources() if r.enabled}
+        for source_id in list(self.running):
+            if source_id not in wanted:
+                own_stop, _ = self.running.pop(source_id)
+                own_stop.set()
+                self.app.source_health.pop(source_id, None)
+                log.info("source %s removed: polling stopped", source_id)
+        for source_id, record in wanted.items():
+            if source_id in self.running:
+                continue
+            poller = make_poller(self.app, record)
+            if poller is None:
+                continue
+            own_stop = asyncio.Event()
+            task = asyncio.create_task(self._run(poller, own_stop), name=f"source:{source_id}")
+            self.running[source_id] = (own_stop, task)
+
+    async def _run(self, poller: Any, own_stop: asyncio.Event) -> None:
+        stop_any = asyncio.Event()
+
+        async def relay_stop() -> None:
+            waiters = [asyncio.ensure_future(self.stop.wait()), asyncio.ensure_future(own_stop.wait())]
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+            stop_any.set()
+
+        watcher = asyncio.create_task(relay_stop())
+        try:
+            await _poll(self.app, poller, stop_any)
+        finally:
+            watcher.cancel()
+
+    async def supervise(self, every: float = 2.0) -> None:
+        """Reconcile until stopped, then wait for every poller to finish."""
+        while not self.stop.is_set():
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("could not reconcile the polled sources")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+        tasks = [task for _, task in self.running.values()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def run(settings: Settings, *, stop: asyncio.Event | None = None,
               app: App | None = None) -> int:
     app = app or App.open(settings)
@@ -97,13 +162,20 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         platforms = make_platforms(app)
         relay = app.attach(platforms)
         for platform in platforms.values():
-            await platform.start()
+            try:
+                await platform.start()
+            except WirewatchError:
+                raise
+            except Exception as exc:  # unreachable API, refused connection: say so plainly
+                raise WirewatchError(f"could not start {platform.name}: "
+                                     f"{type(exc).__name__}: {exc}") from exc
             log.info("platform %s started", platform.name)
-        pollers = make_pollers(app)
-        tasks = [asyncio.create_task(_poll(app, p, stop), name=f"source:{p.source_id}") for p in pollers]
-        tasks.append(asyncio.create_task(relay.run(stop), name="relay"))
+        pollers = Pollers(app, stop)
+        pollers.reconcile()
+        tasks = [asyncio.create_task(pollers.supervise(), name="sources"),
+                 asyncio.create_task(relay.run(stop), name="relay")]
         log.info("wirewatch running: %d rooms, %d subscriptions, %d polled sources; Ctrl-C to stop",
-                 len(app.store.rooms()), len(app.store.subscriptions()), len(pollers))
+                 len(app.store.rooms()), len(app.store.subscriptions()), len(pollers.running))
         await stop.wait()
         log.info("stopping")
     finally:

@@ -34,7 +34,7 @@ class TelegramSettings(_Model):
     token_env: str = "TELEGRAM_BOT_TOKEN"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
-    moderators: list[int] = Field(default_factory=list)  # user ids allowed besides chat admins
+    moderators: list[int] = Field(default_factory=list)  # operator user ids (see README)
     admin_cache_seconds: float = 120.0
 
 
@@ -44,6 +44,7 @@ class DiscordSettings(_Model):
     gateway_url: str | None = None  # test/debug: a local fake gateway
     guild_id: int | None = None  # sync slash commands to this guild (instant) instead of globally
     moderator_role: str | None = None
+    moderators: list[int] = Field(default_factory=list)  # user ids who are operators
     ready_timeout: float = Field(2.0, gt=0, le=60)  # discord.py's guild_ready_timeout; tests lower it
 
 

@@ -6,9 +6,11 @@ import asyncio
 import logging
 import re
 
-from bot.errors import TranslationUnavailable
-from bot.ports import SourceRecord
+from bot.errors import BadQuery, TranslationUnavailable
+from bot.pipeline.runner import keyword_query
+from bot.ports import Keyword, SourceRecord
 from bot.render import LANGUAGE_NAMES
+from bot.text import WORD_RE
 from handlers.context import Services
 from handlers.guards import NOT_ALLOWED, moderator_only
 from handlers.request import Reply, Request, refuse
@@ -16,9 +18,11 @@ from handlers.request import Reply, Request, refuse
 log = logging.getLogger(__name__)
 
 _SOURCE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-SOURCE_KINDS = ("telegram", "discord", "telegram_public", "rss")
+NOT_OPERATOR = ("Only operators (user ids listed in the config) can change the sources: they "
+                "are shared by every room. Nothing was changed.")
 KEYWORDS_USAGE = ("Usage: /keywords list | /keywords add <word or phrase> | "
-                  "/keywords keep <keyword> [variant ...] | /keywords remove <keyword>")
+                  "/keywords keep <keyword>[: variant, variant ...] | /keywords remove <keyword>")
+_QUOTES_RE = re.compile("[\"«»“”„‟]")
 
 
 async def _propose(svc: Services, keyword: str, room_language: str) -> dict[str, str]:
@@ -45,7 +49,7 @@ async def _propose(svc: Services, keyword: str, room_language: str) -> dict[str,
 async def keywords(req: Request, svc: Services) -> Reply:
     """Manage this room's keywords: /keywords add|keep|remove|list."""
     verb, _, rest = req.args.strip().partition(" ")
-    rest = rest.strip().strip('"')
+    rest = " ".join(_QUOTES_RE.sub(" ", rest).split())
     verb = verb.lower() or "list"
     if verb == "list":
         room = svc.room_for(req.platform, req.chat, req.thread)
@@ -59,7 +63,7 @@ async def keywords(req: Request, svc: Services) -> Reply:
         return refuse(KEYWORDS_USAGE)
     if not req.is_moderator:
         return refuse(NOT_ALLOWED)
-    room = svc.ensure_room(req.platform, req.chat, req.thread)
+    room = svc.room_to_change(req)
     if verb == "remove":
         if not svc.store.remove_keyword(room.id, rest):
             return refuse(f"No keyword {rest!r} here.")
@@ -69,7 +73,11 @@ async def keywords(req: Request, svc: Services) -> Reply:
     if verb == "add":
         if len(rest) > 100:
             return refuse("A keyword is at most 100 characters.")
-        svc.store.add_keyword(room.id, rest, (), req.actor)
+        try:
+            keyword_query(rest)
+        except BadQuery:
+            return refuse(f"{rest!r} has no word to match; a keyword needs letters or digits.")
+        svc.store.add_keyword(room.id, rest, None, req.actor)  # an existing one keeps its variants
         svc.store.audit(req.actor, "keyword.add", room.id, keyword=rest)
         svc.pipeline.reload()
         proposals = await _propose(svc, rest, room.language)
@@ -78,30 +86,38 @@ async def keywords(req: Request, svc: Services) -> Reply:
             return Reply(f"Added keyword {rest!r} (no translations proposed: translator unavailable).")
         shown = ", ".join(f"{lang}: {text}" for lang, text in proposals.items())
         return Reply(f"Added keyword {rest!r}. Proposed translations: {shown}.\n"
-                     f"Keep all with /keywords keep {rest}, or name the ones to keep: "
-                     f"/keywords keep {rest} <variant> ...; anything not kept is dropped.")
+                     f"Keep them all with /keywords keep {rest}, or list the ones to keep: "
+                     f"/keywords keep {rest}: <variant>, <variant> ...; the rest are dropped.")
     # keep: store chosen (or all proposed) variants with the keyword
     known = {k.keyword.lower(): k for k in svc.store.keywords(room.id)}
-    keyword, chosen = _split_keep(rest, known)
+    keyword, chosen = split_keep(rest, known)
     if keyword is None:
         return refuse(f"No keyword at the start of {rest!r}: add it first with /keywords add.")
     proposed = svc.proposals.pop((room.id, keyword.lower()), {})
     variants = chosen or list(proposed.values())
+    variants = [v for v in dict.fromkeys(variants) if WORD_RE.search(v)]
     if not variants:
         return refuse(f"Nothing to keep for {keyword!r}: name the variants, e.g. "
-                      f"/keywords keep {keyword} <variant> ...")
-    svc.store.add_keyword(room.id, known[keyword.lower()].keyword, variants, req.actor)
+                      f"/keywords keep {keyword}: <variant>, <variant>")
+    svc.store.add_keyword(room.id, keyword, variants, req.actor)
     svc.store.audit(req.actor, "keyword.keep", room.id, keyword=keyword, variants=variants)
     svc.pipeline.reload()
     return Reply(f"Keyword {keyword!r} now also matches: {', '.join(variants)}.")
 
 
-def _split_keep(rest: str, known: dict) -> tuple[str | None, list[str]]:
-    """Find the longest stored keyword that `rest` starts with; the remainder are variants."""
+def split_keep(rest: str, known: dict[str, Keyword]) -> tuple[str | None, list[str]]:
+    """`keyword: v1, v2` (any keyword, phrases as variants), or `keyword v1 v2` (one-word
+    variants) where `keyword` is the longest stored keyword `rest` starts with."""
+    head, colon, tail = rest.partition(":")
+    if colon and head.strip().lower() in known:
+        found = known[head.strip().lower()].keyword
+        return found, [v.strip() for v in tail.split(",") if v.strip()]
     lowered = rest.lower()
     for kw in sorted(known, key=len, reverse=True):
         if lowered == kw or lowered.startswith(kw + " "):
-            return known[kw].keyword, rest[len(kw):].split()
+            remainder = rest[len(kw):]
+            parts = remainder.split(",") if "," in remainder else remainder.split()
+            return known[kw].keyword, [v.strip() for v in parts if v.strip()]
     return None, []
 
 
@@ -120,13 +136,18 @@ async def sources(req: Request, svc: Services) -> Reply:
             status = "" if not state else (" ✓" if state.get("ok") else f" ✗ {state.get('last_error')}")
             lines.append(f"• {s.id} [{s.platform}] {s.address}{'' if s.enabled else ' (disabled)'}{status}")
         return Reply("Sources:\n" + "\n".join(lines))
-    if not req.is_moderator:
-        return refuse(NOT_ALLOWED)
+    if not req.is_operator:
+        return refuse(NOT_OPERATOR)
     if verb == "add":
-        if len(parts) != 4 or parts[2] not in SOURCE_KINDS or not _SOURCE_ID_RE.match(parts[1]):
+        kinds = svc.source_kinds
+        if len(parts) != 4 or parts[2] not in kinds or not _SOURCE_ID_RE.match(parts[1]):
             return refuse("Usage: /sources add <id> <kind> <address>; kind is one of "
-                          + ", ".join(SOURCE_KINDS) + " (e.g. /sources add rybar telegram_public rybar)")
-        record = SourceRecord(parts[1], parts[2], parts[3].removeprefix("@"))
+                          + ", ".join(kinds) + " here (e.g. /sources add rybar telegram_public rybar)")
+        try:
+            address = source_address(parts[2], parts[3])
+        except ValueError as exc:
+            return refuse(f"Not a valid {parts[2]} address: {exc}")
+        record = SourceRecord(parts[1], parts[2], address)
         if not svc.store.add_source(record, req.actor):
             return refuse(f"A source {parts[1]} exists already.")
         svc.store.audit(req.actor, "source.add", None, id=record.id, kind=record.platform,
@@ -140,6 +161,18 @@ async def sources(req: Request, svc: Services) -> Reply:
     return refuse("Usage: /sources list | /sources add <id> <kind> <address> | /sources remove <id>")
 
 
+def source_address(kind: str, text: str) -> str:
+    """The canonical address of a source, or ValueError: a bad one would fail every start."""
+    if kind == "telegram_public":
+        from bot.sources.telegram_public import normalize_username
+
+        return normalize_username(text)
+    value = text.strip()
+    if not re.fullmatch(r"-?\d{5,25}", value):
+        raise ValueError(f"{kind} sources are numeric chat or channel ids, not {value!r}")
+    return value
+
+
 @moderator_only
 async def lang(req: Request, svc: Services) -> Reply:
     """Set the language alerts are translated into here: /lang <code>."""
@@ -147,7 +180,7 @@ async def lang(req: Request, svc: Services) -> Reply:
     if not re.fullmatch(r"[a-z]{2,3}", code) or code == "und":
         names = ", ".join(sorted(c for c in LANGUAGE_NAMES if c != "und"))
         return refuse(f"Usage: /lang <code>, a two-letter language code ({names}).")
-    room = svc.ensure_room(req.platform, req.chat, req.thread)
+    room = svc.room_to_change(req)
     svc.store.set_room_language(room.id, code)
     svc.store.audit(req.actor, "lang", room.id, language=code, previous=room.language)
     return Reply(f"Alerts here will be translated into {LANGUAGE_NAMES.get(code, code)} ({code}).")

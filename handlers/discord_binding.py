@@ -59,6 +59,15 @@ def is_moderator(interaction: discord.Interaction, settings: DiscordSettings) ->
     return False
 
 
+def is_operator(interaction: discord.Interaction, settings: DiscordSettings) -> bool:
+    """A configured user id, or a moderator of the configured guild: sources and new rooms
+    are the deployment's, not any guild's that happens to have the bot."""
+    if interaction.user.id in settings.moderators:
+        return True
+    return bool(settings.guild_id and interaction.guild_id == settings.guild_id
+                and is_moderator(interaction, settings))
+
+
 def room_address(interaction: discord.Interaction) -> tuple[str, str | None]:
     """(chat, thread) as rooms are keyed: a thread (or forum post) is addressed by its parent."""
     channel = interaction.channel
@@ -77,7 +86,8 @@ def to_request(interaction: discord.Interaction, command: Command, query: str | 
     return Request(
         command=command.name, args=(query or "").strip(), platform="discord", chat=chat,
         user_id=str(interaction.user.id), user_name=interaction.user.display_name, thread=thread,
-        is_moderator=is_moderator(interaction, settings), options=options,
+        is_moderator=is_moderator(interaction, settings),
+        is_operator=is_operator(interaction, settings), options=options,
     )
 
 

@@ -6,6 +6,7 @@ import time
 
 from bot.model import Post
 from bot.render import language_name
+from bot.text import sanitize
 from handlers.context import Services
 from handlers.request import Reply, Request, refuse
 
@@ -70,7 +71,8 @@ async def test(req: Request, svc: Services) -> Reply:
         return refuse("Usage: /test <text>")
     if len(text) > MAX_TEST_TEXT:
         return refuse(f"Text too long for /test (at most {MAX_TEST_TEXT} characters).")
-    post = Post(source_id="test", platform=req.platform, chat=req.chat, message_id="0", text=text)
+    post = Post(source_id="test", platform=req.platform, chat=req.chat, message_id="0",
+                text=sanitize(text))  # as the pipeline would see it
     analysis, matches = svc.pipeline.analyzer.analyze(post, detect=True)
     names = []
     for m in analysis.mentions:

@@ -15,7 +15,7 @@ MAX_LIMIT = 20
 def split_limit(args: str, default: int) -> tuple[str, int]:
     """`/recent kursk 5`: a trailing number is the count, capped at MAX_LIMIT."""
     words = args.split()
-    if words and words[-1].isdigit():
+    if words and words[-1].isascii() and words[-1].isdigit():  # not '²': int() refuses it
         return " ".join(words[:-1]), max(1, min(MAX_LIMIT, int(words[-1])))
     return args.strip(), default
 
@@ -42,7 +42,7 @@ async def _find(req: Request, svc: Services, default: int, need_query: bool) -> 
             query = compile_query(text, svc.watchlist.ids, svc.topics.ids)
         except BadQuery as exc:
             return refuse(f"Query error: {exc}")
-    hits = find_posts(svc.store, query, limit=limit)
+    hits = find_posts(svc.store, query, limit=limit, detector=svc.pipeline.analyzer.detector)
     if not hits:
         what = f" for {text}" if text else ""
         return Reply(f"No stored posts{what} yet.")

@@ -18,7 +18,8 @@ class Request:
     user_id: str
     user_name: str = ""
     thread: str | None = None
-    is_moderator: bool = False
+    is_moderator: bool = False  # may change this room (chat admin, Manage Server, ...)
+    is_operator: bool = False  # may change the deployment: sources, new rooms (ids in config)
     options: dict[str, object] = field(default_factory=dict)  # typed options (Discord), e.g. limit
 
     @property

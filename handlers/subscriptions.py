@@ -34,14 +34,15 @@ async def subscribe(req: Request, svc: Services) -> Reply:
         query = compile_query(text, svc.watchlist.ids, svc.topics.ids)
     except BadQuery as exc:
         return refuse(f"Query error: {exc}")
-    room = svc.ensure_room(req.platform, req.chat, req.thread)
+    room = svc.room_to_change(req)
     sub = Subscription(_new_id(svc, room.id), room.id, str(query.source), created_by=req.actor)
     svc.store.add_subscription(sub)
     svc.store.audit(req.actor, "subscribe", room.id, id=sub.id, query=sub.query)
     svc.pipeline.reload()
     since = utcnow() - timedelta(hours=24)
-    count = count_posts(svc.store, query, since=since)
-    newest = find_posts(svc.store, query, limit=3, since=since)
+    detector = svc.pipeline.analyzer.detector
+    count = count_posts(svc.store, query, since=since, detector=detector)
+    newest = find_posts(svc.store, query, limit=3, since=since, detector=detector)
     text = (f"Subscribed as {sub.id}: {sub.query}\nDry run: {count} stored post(s) of the last "
             f"24 hours would have matched.")
     if count > 50:
@@ -70,7 +71,7 @@ async def unsubscribe(req: Request, svc: Services) -> Reply:
         return refuse(f"No subscription {sub_id} here (see /subscriptions).")
     svc.store.audit(req.actor, "unsubscribe", room_id, id=sub_id)
     svc.pipeline.reload()
-    return Reply(f"Removed subscription {sub_id}.")
+    return Reply(f"Removed subscription {sub_id} (room {room_id}).")
 
 
 async def _set_paused(req: Request, svc: Services, paused: bool) -> Reply:
@@ -83,7 +84,7 @@ async def _set_paused(req: Request, svc: Services, paused: bool) -> Reply:
         return refuse(f"No subscription {sub_id} here (see /subscriptions).")
     svc.store.audit(req.actor, verb, room_id, id=sub_id)
     svc.pipeline.reload()
-    return Reply(f"Subscription {sub_id} {'paused' if paused else 'resumed'}.")
+    return Reply(f"Subscription {sub_id} {'paused' if paused else 'resumed'} (room {room_id}).")
 
 
 @moderator_only

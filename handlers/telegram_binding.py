@@ -50,7 +50,7 @@ class ModeratorCheck:
         if user.id in self.settings.moderators:
             return True
         if chat.type == ChatType.PRIVATE:
-            return True  # a private chat is the user's own room
+            return False  # anyone can open a private chat: only configured ids moderate there
         key = (chat.id, user.id)
         cached = self._cache.get(key)
         now = time.monotonic()
@@ -114,7 +114,11 @@ def register(application: Application, services: Services, settings: TelegramSet
         if req is None:
             return
         if req.command in COMMANDS:  # no getChatMember for unknown commands
-            req = dataclasses.replace(req, is_moderator=await check(update, context))
+            user = update.effective_user
+            operator = (user is not None and message.sender_chat is None
+                        and user.id in settings.moderators)
+            req = dataclasses.replace(req, is_moderator=await check(update, context),
+                                      is_operator=operator)
         reply = await dispatch(req, services)
         await message.reply_html(
             reply_html(reply), link_preview_options=LinkPreviewOptions(is_disabled=True),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from dataclasses import dataclass
 
 from bot.errors import BadQuery
@@ -19,11 +20,12 @@ from bot.pipeline.matcher import Matcher
 from bot.pipeline.query import Doc, Query, parse
 from bot.pipeline.topics import Topics
 from bot.ports import Store
-from bot.text import fold, sanitize
+from bot.text import WORD_RE, fold, sanitize
 
 log = logging.getLogger(__name__)
 
-MatchKey = tuple[str, str]  # (room id, subscription id)
+MatchKey = tuple[str, str]
+_QUOTE_CHARS_RE = re.compile("[\"«»“”„‟]")  # (room id, subscription id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +40,13 @@ class Outcome:
 
 
 def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
-    """A room keyword and its kept translations, as one OR query of exact phrases."""
-    terms = [keyword, *variants]
-    return parse(" OR ".join('"' + t.replace('"', " ").strip() + '"' for t in terms if t.strip()))
+    """A room keyword and its kept translations, as one OR query of exact phrases.
+    Raises BadQuery when no term has a word in it."""
+    terms = [_QUOTE_CHARS_RE.sub(" ", t).strip() for t in (keyword, *variants)]
+    terms = [t for t in terms if WORD_RE.search(t)]
+    if not terms:
+        raise BadQuery("expected a word in the keyword", 0)
+    return parse(" OR ".join(f'"{t}"' for t in terms))
 
 
 class Analyzer:

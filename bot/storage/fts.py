@@ -54,6 +54,26 @@ def _node(node: Node) -> str | None:
     return None
 
 
+MAX_DEPTH = 24  # FTS5's parser overflows its stack near 40 nested groups
+
+
 def fts_prefilter(query: Query) -> str | None:
     """An FTS5 MATCH expression every hit of `query` satisfies, or None to scan."""
-    return _node(query.root)
+    expression = _node(query.root)
+    if expression is None or _depth(expression) > MAX_DEPTH:
+        return None
+    return expression
+
+
+def _depth(expression: str) -> int:
+    deepest = level = 0
+    quoted = False
+    for ch in expression:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            level += 1
+            deepest = max(deepest, level)
+        elif not quoted and ch == ")":
+            level -= 1
+    return deepest

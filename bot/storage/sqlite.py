@@ -82,11 +82,15 @@ class SQLiteStore:
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ConfigError(f"{self.path} is not a usable wirewatch database: {exc}") from None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -169,7 +173,8 @@ class SQLiteStore:
                     "origin, date, text, search_text, edited, lang, lang_confidence, entities, "
                     "topics, first_seen, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (post.key, post.source_id, post.platform, post.chat, post.message_id,
-                     post.author, post.url, post.origin, post.date.isoformat(), post.text,
+                     post.author, post.url, post.origin, post.date.astimezone(UTC).isoformat(),
+                     post.text,
                      search_text(post.text), int(post.edited), analysis.lang, analysis.lang_confidence
                      if analysis.lang else None, entities, topics, now, now),
                 )
@@ -288,15 +293,31 @@ class SQLiteStore:
             self._exec("UPDATE rooms SET language=?, updated=? WHERE id=?", (language, _now(), room_id))
             self._bump()
 
-    def add_subscription(self, sub: Subscription) -> bool:
+    def add_subscription(self, sub: Subscription, *, replace: bool = True) -> bool:
+        """Store a subscription; with replace=False an existing one with this id is kept."""
+        conflict = "DO UPDATE SET query=excluded.query" if replace else "DO NOTHING"
         with self.transaction():
             cur = self._exec(
                 "INSERT INTO subscriptions(room_id, id, query, paused, created_by, created) "
-                "VALUES (?,?,?,?,?,?) ON CONFLICT(room_id, id) DO UPDATE SET query=excluded.query",
+                f"VALUES (?,?,?,?,?,?) ON CONFLICT(room_id, id) {conflict}",
                 (sub.room_id, sub.id, sub.query, int(sub.paused), sub.created_by, _now()),
             )
             self._bump()
         return cur.rowcount == 1
+
+    def rename_room(self, old_id: str, new_id: str) -> None:
+        """Give a room another id, with its subscriptions, keywords and alerts."""
+        with self.transaction():
+            self._exec(
+                "INSERT INTO rooms(id, platform, chat, thread, language, created, updated) "
+                "SELECT ?, platform, chat || '#renaming', thread, language, created, ? "
+                "FROM rooms WHERE id=?", (new_id, _now(), old_id))
+            for table in ("subscriptions", "keywords", "alerts"):
+                self._exec(f"UPDATE {table} SET room_id=? WHERE room_id=?", (new_id, old_id))
+            self._exec("DELETE FROM rooms WHERE id=?", (old_id,))
+            self._exec("UPDATE rooms SET chat=substr(chat, 1, length(chat) - 9) WHERE id=?",
+                       (new_id,))
+            self._bump()
 
     def remove_subscription(self, room_id: str, sub_id: str) -> bool:
         with self.transaction():
@@ -323,13 +344,16 @@ class SQLiteStore:
         return [Subscription(r["id"], r["room_id"], r["query"], bool(r["paused"]), r["created_by"])
                 for r in rows]
 
-    def add_keyword(self, room_id: str, keyword: str, variants: Sequence[str] = (),
+    def add_keyword(self, room_id: str, keyword: str, variants: Sequence[str] | None = None,
                     actor: str | None = None) -> bool:
+        """Store a keyword; `variants` None keeps the variants an existing keyword has."""
+        conflict = "DO NOTHING" if variants is None else "DO UPDATE SET variants=excluded.variants"
         with self.transaction():
             cur = self._exec(
                 "INSERT INTO keywords(room_id, keyword, variants, created_by, created) "
-                "VALUES (?,?,?,?,?) ON CONFLICT(room_id, keyword) DO UPDATE SET variants=excluded.variants",
-                (room_id, keyword, json.dumps(list(variants), ensure_ascii=False), actor, _now()),
+                f"VALUES (?,?,?,?,?) ON CONFLICT(room_id, keyword) {conflict}",
+                (room_id, keyword, json.dumps(list(variants or ()), ensure_ascii=False), actor,
+                 _now()),
             )
             self._bump()
         return cur.rowcount == 1

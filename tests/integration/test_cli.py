@@ -112,3 +112,28 @@ def test_console_script_is_installed():
     assert result.returncode == 0
     for command in ("run", "demo", "analyze", "search", "replay", "check-config"):
         assert command in result.stdout
+
+
+def test_replay_counts_broken_records_as_bad_lines(capsys, tmp_path):
+    path = tmp_path / "bad.jsonl"
+    rows = [
+        {"source_id": "s", "platform": "rss", "chat": "c", "message_id": "1", "date": 1e20,
+         "text": "huge timestamp"},
+        {"channel_id": 1, "message_id": 2, "date": "2024-11-04T10:00:00+00:00",
+         "channel": {"not": "text"}, "text": "x"},
+        {"channel_id": 1, "message_id": 3, "date": "2024-11-04T10:00:00-10:00",
+         "channel": "ok", "text": "Северокорейские войска в Курской области"},
+    ]
+    path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    assert main(["replay", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 posts" in out and "2 bad lines" in out
+
+
+def test_a_file_that_is_not_a_database_is_a_clear_error(capsys, tmp_path):
+    (tmp_path / "notdb.db").write_text("this is not sqlite " * 100)
+    config = tmp_path / "c.yaml"
+    config.write_text(f"storage: {{path: {tmp_path / 'notdb.db'}}}\n")
+    assert main(["search", "kursk", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "not a usable wirewatch database" in err and "Traceback" not in err

@@ -36,9 +36,10 @@ async def app(tmp_path):
         await app.aclose()
 
 
-def req(command, args="", moderator=False, chat="-100500", user="7", **kw):
+def req(command, args="", moderator=False, chat="-100500", user="7", operator=False, **kw):
     return Request(command=command, args=args, platform="telegram", chat=chat, user_id=user,
-                   user_name="Olena", is_moderator=moderator, **kw)
+                   user_name="Olena", is_moderator=moderator or operator, is_operator=operator,
+                   **kw)
 
 
 async def ingest(app, mid, text, hours_ago=1):
@@ -142,15 +143,22 @@ async def test_lang_and_keywords_with_proposals(app):
                                         app.services)).text
 
 
-async def test_sources_commands(app):
-    assert (await dispatch(req("sources", "add rybar telegram_public rybar"), app.services)).error
-    added = await dispatch(req("sources", "add rybar telegram_public @rybar", moderator=True),
-                           app.services)
+async def test_sources_commands_are_for_operators_and_validated(app):
+    # a chat admin moderates a room, but the sources are the whole deployment's
+    refused = await dispatch(req("sources", "add rybar telegram_public rybar", moderator=True),
+                             app.services)
+    assert refused.error and "operators" in refused.text and app.store.sources() == []
+    added = await dispatch(req("sources", "add rybar telegram_public https://t.me/s/rybar",
+                               operator=True), app.services)
     assert "Added source rybar" in added.text
-    listing = await dispatch(req("sources", "list"), app.services)
+    listing = await dispatch(req("sources", "list"), app.services)  # anyone may list
     assert "rybar [telegram_public] rybar" in listing.text
-    assert (await dispatch(req("sources", "add x pigeon y", moderator=True), app.services)).error
-    assert "Removed" in (await dispatch(req("sources", "remove rybar", moderator=True),
+    for bad in ("add x pigeon y", "add x telegram_public not/a/channel",
+                "add x discord 123456789012345678",  # discord is not configured here
+                "add x rss https://example.org/feed", "add x telegram_public @"):
+        assert (await dispatch(req("sources", bad, operator=True), app.services)).error, bad
+    assert [s.id for s in app.store.sources()] == ["rybar"]
+    assert "Removed" in (await dispatch(req("sources", "remove rybar", operator=True),
                                         app.services)).text
 
 
@@ -176,3 +184,69 @@ async def test_keyword_proposals_start_from_the_keywords_own_language(app):
     reply = await dispatch(req("keywords", "add потери", moderator=True), app.services)
     assert "ru:" not in reply.text  # no "translation" of a Russian word into Russian
     assert "en: [en] ПОТЕРИ" in reply.text
+
+
+async def test_a_new_chat_becomes_a_room_only_for_an_operator(app):
+    stranger = await dispatch(req("subscribe", "entity:kursk", moderator=True, chat="-100777"),
+                              app.services)
+    assert stranger.error and "not a wirewatch room" in stranger.text
+    assert app.store.find_room("telegram", "-100777") is None
+    made = await dispatch(req("subscribe", "entity:kursk", operator=True, chat="-100777"),
+                          app.services)
+    assert "Subscribed as s1" in made.text
+    assert app.store.find_room("telegram", "-100777").id == "telegram-100777"
+
+
+async def test_changes_in_a_forum_topic_stay_in_that_topic(app):
+    assert (await dispatch(req("lang", "uk", moderator=True, thread="42"), app.services)).error
+    reply = await dispatch(req("lang", "uk", operator=True, thread="42"), app.services)
+    assert "Ukrainian" in reply.text
+    assert app.store.get_room("desk").language == "en"  # the group's room is untouched
+    topic = app.store.find_room("telegram", "-100500", "42")
+    assert topic.id == "telegram-100500-42" and topic.language == "uk"
+
+
+async def test_keyword_variants_are_phrases_and_survive_a_second_add(app):
+    mod = {"moderator": True}
+    await dispatch(req("keywords", "add north korea", **mod), app.services)
+    kept = await dispatch(req("keywords", "keep north korea: Nordkorea, Corée du Nord", **mod),
+                          app.services)
+    assert "Nordkorea, Corée du Nord" in kept.text
+    assert app.store.keywords("desk")[0].variants == ("Nordkorea", "Corée du Nord")
+    await dispatch(req("keywords", 'add "north korea"', **mod), app.services)  # again, quoted
+    assert app.store.keywords("desk")[0].variants == ("Nordkorea", "Corée du Nord")
+    quiet = await ingest(app, 40, "La météo du jour: soleil à Paris")
+    assert not any(room == "desk" for room, _ in quiet.matches)
+    loud = await ingest(app, 41, "Les troupes de la Corée du Nord sont arrivées")
+    assert ("desk", "kw:north korea") in loud.matches
+    assert (await dispatch(req("keywords", "add —", **mod), app.services)).error
+    odd = await dispatch(req("keywords", "add ЧВК «Вагнер»", **mod), app.services)
+    assert not odd.error
+    assert ("desk", "kw:ЧВК Вагнер") in (await ingest(app, 42, "Бойцы ЧВК Вагнер ушли")).matches
+
+
+async def test_search_tolerates_odd_queries(app):
+    await ingest(app, 50, "Северокорейские войска near kursk today")
+    typographic = await dispatch(req("search", "«near kursk today»"), app.services)
+    assert len(typographic.items) == 1
+    deep = "(" * 60 + "kursk" + ")" * 60
+    reply = await dispatch(req("search", deep), app.services)
+    assert not reply.error and len(reply.items) == 1
+    count = await dispatch(req("recent", "kursk ²"), app.services)
+    assert "failed" not in count.text
+
+
+async def test_lang_queries_detect_stored_posts_on_demand(app):
+    outcome = await ingest(app, 60, "Путин провёл совещание с правительством")
+    assert app.store.get_post(outcome.post.key).lang is None  # nothing wanted it at ingest
+    reply = await dispatch(req("search", "lang:ru AND entity:putin"), app.services)
+    assert len(reply.items) == 1
+    assert app.store.get_post(outcome.post.key).lang == "ru"  # remembered
+
+
+async def test_test_command_normalises_like_the_pipeline(app):
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", "КНДР в Курской области")
+    reply = await dispatch(req("test", text), app.services)
+    assert "Kursk" in reply.text

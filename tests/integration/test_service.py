@@ -105,3 +105,43 @@ def test_run_without_token_says_what_to_set(tmp_path, monkeypatch):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_sources_added_and_removed_in_chat_are_polled_without_a_restart(tmp_path):
+    from bot.ports import SourceRecord
+    from bot.service import Pollers
+
+    hits = []
+    runner, base = await serve_preview(hits)
+    settings = parse_settings(CONFIG.format(db=tmp_path / "p.db", base=base))
+    app = App.open(settings)
+    app.store.remove_source("frontline")  # start with nothing polled
+    stop = asyncio.Event()
+    pollers = Pollers(app, stop)
+    task = asyncio.create_task(pollers.supervise(every=0.05))
+    try:
+        await asyncio.sleep(0.2)
+        assert hits == [] and pollers.running == {}
+        # what `/sources add` stores: polled at the next reconcile (this settings entry gives
+        # the loopback base; a chat-added one would use t.me)
+        app.store.add_source(SourceRecord("frontline", "telegram_public", "kursk_frontline"))
+        for _ in range(100):
+            if hits:
+                break
+            await asyncio.sleep(0.05)
+        assert hits and "frontline" in pollers.running
+        app.store.remove_source("frontline")
+        for _ in range(100):
+            if not pollers.running:
+                break
+            await asyncio.sleep(0.05)
+        assert pollers.running == {} and "frontline" not in app.source_health
+        bad = SourceRecord("broken", "telegram_public", "not/a/channel")  # stored before validation
+        app.store.add_source(bad)
+        await asyncio.sleep(0.2)  # skipped with a log line, the supervisor keeps going
+        assert "broken" not in pollers.running and not task.done()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await runner.cleanup()
+        await app.aclose()
