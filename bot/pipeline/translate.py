@@ -1,8 +1,9 @@
 """This module contains translation that never blocks an alert.
 
 deep-translator is synchronous, sets no timeouts and its free backends rate-limit or block
-at times. `Translator` wraps it: calls run in its own small thread pool (bounded by
-`concurrency`), each with a hard timeout, a socket timeout, retries with backoff on 429/5xx,
+at times. `Translator` wraps it: calls run in a small thread pool per provider (bounded by
+`concurrency` each, so a provider whose calls hang cannot take the next one's workers), each
+with a hard timeout, a socket timeout, retries with backoff on 429/5xx,
 a circuit breaker per provider and an ordered fallback chain. Long texts are split under
 each provider's request limit and rejoined with their separators; results are cached by
 (sha256 of text, source, target). `translate_within` gives an alert at most `alert_wait`
@@ -435,12 +436,23 @@ class _Provider:
     config: TranslationProvider
     spec: _Spec
     breaker: CircuitBreaker
+    # Each provider has its own workers: a hung call keeps its slot until its thread really
+    # ends (so the pool never queues work behind it), and that must cost this provider only.
+    executor: concurrent.futures.ThreadPoolExecutor
+    slots: asyncio.Semaphore
+    hung: int = 0  # calls whose caller timed out but whose worker thread still runs
 
     def disabled(self) -> str | None:
         if self.spec.needs_key and not self.config.api_key():
             where = f"${self.config.api_key_env}" if self.config.api_key_env else "api_key_env"
             return f"disabled: no API key ({where} is not set)"
         return None
+
+    def describe(self) -> str:
+        state = self.disabled() or self.breaker.describe()
+        if self.hung:
+            state += f"; {self.hung} call{'s' if self.hung != 1 else ''} hung past the timeout"
+        return state
 
 
 def _labels(providers: list[TranslationProvider]) -> list[str]:
@@ -464,16 +476,17 @@ class Translator:
         self.settings = settings
         self.cache = cache
         self._providers = [
-            _Provider(label, p, _SPECS[p.name],
-                      CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown))
+            _Provider(
+                label, p, _SPECS[p.name],
+                CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown),
+                concurrent.futures.ThreadPoolExecutor(
+                    max_workers=settings.concurrency,
+                    thread_name_prefix=f"wirewatch-translate-{label}",
+                ),
+                asyncio.Semaphore(settings.concurrency),
+            )
             for label, p in zip(_labels(settings.providers), settings.providers, strict=True)
         ]
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=settings.concurrency, thread_name_prefix="wirewatch-translate"
-        )
-        # Held until the worker thread really ends, even after its caller timed out, so a
-        # hung call keeps its slot and the pool never queues work behind it.
-        self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight: dict[tuple[str, str, str], asyncio.Task[Translation]] = {}
         self._closed = False
@@ -527,8 +540,9 @@ class Translator:
         return task.result(), None, None
 
     def health(self) -> dict[str, str]:
-        """Per provider: 'ok', 'open until 12:03:04 (3 failures: timeout)', 'disabled: ...'."""
-        return {p.label: p.disabled() or p.breaker.describe() for p in self._providers}
+        """Per provider: 'ok', 'open until 12:03:04 (3 failures: timeout)', 'disabled: ...',
+        with '; 2 calls hung past the timeout' while worker threads are stuck."""
+        return {p.label: p.describe() for p in self._providers}
 
     async def aclose(self) -> None:
         """Cancel and await every background translation; stop the thread pool."""
@@ -538,7 +552,8 @@ class Translator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         # Threads still in a request end by their socket timeout; nobody waits for them.
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for provider in self._providers:
+            provider.executor.shutdown(wait=False, cancel_futures=True)
 
     # -- internals
 
@@ -651,8 +666,9 @@ class Translator:
         for attempt in range(retries + 1):
             try:
                 return await self._in_thread(
+                    provider,
                     functools.partial(_call_blocking, provider.spec, provider.config, text, source,
-                                      target, self.settings.timeout)
+                                      target, self.settings.timeout),
                 )
             except TimeoutError:
                 raise _CallFailed("timeout") from None
@@ -673,20 +689,54 @@ class Translator:
         delay = base * 2**attempt * random.uniform(0.8, 1.2)
         return max(delay, retry_after or 0.0)
 
-    async def _in_thread(self, fn: Callable[[], str]) -> str:
-        """Run `fn` in the pool; give up on it after `timeout` seconds."""
+    async def _in_thread(self, provider: _Provider, fn: Callable[[], str]) -> str:
+        """Run `fn` on the provider's workers; give up on it after `timeout` seconds."""
+        await self._acquire(provider)
         loop = asyncio.get_running_loop()
-        await self._slots.acquire()
+        call = _Slot(provider)
         try:
-            future = self._executor.submit(fn)
+            future = provider.executor.submit(fn)
         except BaseException:
-            self._slots.release()
+            provider.slots.release()
             raise
-        future.add_done_callback(functools.partial(self._release_slot, loop))
-        return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
-
-    def _release_slot(self, loop: asyncio.AbstractEventLoop, _future: concurrent.futures.Future[str]) -> None:
+        future.add_done_callback(functools.partial(self._release_slot, loop, call))
         try:
-            loop.call_soon_threadsafe(self._slots.release)
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.settings.timeout)
+        except TimeoutError:
+            if not future.done():  # the thread goes on (a server trickling its answer)
+                call.hung = True
+                provider.hung += 1
+            raise
+
+    async def _acquire(self, provider: _Provider) -> None:
+        """A worker slot of `provider`. Calls that end in time free theirs within `timeout`;
+        when the slots are held by hung calls, waiting longer than `timeout` is the provider's
+        failure (counted by its breaker), not a reason to stall the chain."""
+        timeout = self.settings.timeout
+        while True:
+            try:
+                await asyncio.wait_for(provider.slots.acquire(), timeout)
+                return
+            except TimeoutError:
+                if provider.hung:
+                    raise _CallFailed(f"no free worker ({provider.hung} calls hung)") from None
+
+    def _release_slot(self, loop: asyncio.AbstractEventLoop, call: _Slot,
+                      _future: concurrent.futures.Future[str]) -> None:
+        try:
+            loop.call_soon_threadsafe(call.release)
         except RuntimeError:  # the loop is closed: nobody is waiting for a slot
             pass
+
+
+@dataclass
+class _Slot:
+    """One call's worker slot; on the event loop thread only."""
+
+    provider: _Provider
+    hung: bool = False
+
+    def release(self) -> None:
+        if self.hung:
+            self.provider.hung -= 1
+        self.provider.slots.release()

@@ -43,7 +43,7 @@ class ConsolePlatform:
     async def edit(self, room: Room, ref: str, alert: Alert) -> None:
         view = self.renderer.view(alert)
         body = Text(f"translation arrived for alert #{ref}: ", style="dim")
-        body.append(view.translation or "", style="bold")
+        body.append(_clean(view.translation or ""), style="bold")
         self.console.print(body)
 
     def panel(self, room: Room, alert: Alert, view: AlertView) -> Panel:
@@ -55,7 +55,7 @@ class ConsolePlatform:
         spans = [(m.start, m.end) for m in alert.analysis.mentions]
         body.append(_highlight(view.original, spans))
         if view.note:
-            body.append(f"\n\n⚠ {view.note}", style="yellow")
+            body.append(f"\n\n⚠ {_clean(view.note)}", style="yellow")
         body.append("\n\n")
         meta = [
             ("room", f"{room.id} ({room.language})"),
@@ -70,21 +70,29 @@ class ConsolePlatform:
             meta.append(("also", f"+{view.extra_sources} sources"))
         for i, (key, value) in enumerate(meta):
             body.append(f"{key:>9}: ", style="dim")
-            body.append(value, style="bold cyan" if key == "entities" else "")
+            # Source names (a forward's origin title) and the rest come from outside too.
+            body.append(_clean(value), style="bold cyan" if key == "entities" else "")
             if i < len(meta) - 1:
                 body.append("\n")
         style = next((_TOPIC_STYLE[t] for t in view.topics if t in _TOPIC_STYLE), "blue")
-        title = Text(view.headline[:80], style="bold")
+        title = Text(_clean(view.headline[:80]), style="bold")
         return Panel(body, title=title, title_align="left", border_style=style,
                      subtitle=view.date.strftime("%Y-%m-%d %H:%M UTC"), subtitle_align="right")
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\x1b]")
+# C0 (but tab and newline), DEL and C1 controls: ESC/CSI/OSC sequences could clear the screen,
+# retitle the terminal or fake output. One character for one, so entity spans stay in place.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _clean(text: str) -> str:
+    """`text` with terminal control characters replaced by spaces."""
+    return _CONTROL_RE.sub(" ", text)
 
 
 def _highlight(text: str, spans: list[tuple[int, int]]) -> Text:
     """Plain text (terminal control characters removed) with entity spans highlighted."""
-    out = Text(_CONTROL_RE.sub(" ", text))
+    out = Text(_clean(text))
     for start, end in spans:
         out.stylize("bold yellow", start, end)
     return out

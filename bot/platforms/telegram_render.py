@@ -53,7 +53,9 @@ def cut(text: str, budget: int) -> str:
         if used > budget - 1:
             break
         keep += 1
-    return truncate(text, keep + 1)
+    # truncate() leaves a text of keep + 1 characters whole, though its last one may be an
+    # emoji that overshoots the budget: then cut one character earlier.
+    return truncate(text, keep + 1 if len(text) > keep + 1 else keep)
 
 
 def hashtag(name: str) -> str:
@@ -139,6 +141,22 @@ def reply_html(reply: Reply, limit: int = LIMIT) -> str:
     return "".join(parts)
 
 
+_LINK_RE = re.compile(r'<a href="([^"]*)">(.*?)</a>', re.DOTALL)
+
+
 def plain_fallback(html: str, limit: int = LIMIT) -> str:
-    """The same message without markup, for when Telegram refuses our HTML."""
-    return cut(visible(html), limit)
+    """The same message without markup, for when Telegram refuses our HTML.
+
+    Links are written out as "title: url" (stripping the tag would drop the URL), and a
+    message that gets too long loses the end of its text before the last blank line, never
+    the facts and the link after it."""
+    text = visible(_LINK_RE.sub(r"\2: \1", html))  # href and title are escaped alike
+    if units(text) <= limit:
+        return text
+    head, sep, tail = text.rpartition("\n\n")
+    if not sep:
+        head, sep, tail = text.rpartition("\n")
+    room = limit - units(sep + tail)
+    if sep and head and room >= 2:
+        return cut(head, room) + sep + tail
+    return cut(text, limit)

@@ -9,16 +9,38 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from bot.errors import DeliveryError
 from bot.model import Alert, Room
-from bot.platforms.discord_render import safe
-from bot.render import AlertView, Renderer, truncate
+from bot.platforms.discord_render import fit, safe
+from bot.render import AlertView, Renderer
 
 log = logging.getLogger(__name__)
+
+
+TEXT_LIMIT = 1900  # Slack `text`
+CONTENT_LIMIT = 2000  # Discord `content`
+
+
+def slack_escape(text: str) -> str:
+    """Text Slack shows as it is: `<!channel>`, `<@U123>` and `<url|label>` become inert."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _message(body: str, facts: str, link: str | None, limit: int,
+             escape: Callable[[str], str]) -> str:
+    """Body, then facts and link, in at most `limit` characters after escaping: the body gives
+    way first, so the link and the facts survive a long post."""
+    # The facts take at most half (absurd entity lists); the link is never cut.
+    tail = fit(facts, limit // 2, escape)
+    if link:
+        tail = " · ".join(filter(None, [tail, escape(link)]))
+    tail = ("\n" + tail)[:limit]  # a link longer than the message: absurd, but bounded
+    return fit(body, limit - len(tail), escape) + tail
 
 
 def alert_payload(view: AlertView) -> dict[str, Any]:
@@ -28,9 +50,9 @@ def alert_payload(view: AlertView) -> dict[str, Any]:
         lines.append(f"Original ({view.language_label}): {view.original}")
     if view.note:
         lines.append(view.note)
-    lines.append(" · ".join(filter(None, [
-        ", ".join(e.name for e in view.entities), view.subscription, view.source, view.link])))
-    text = truncate("\n".join(lines), 1900)
+    body = "\n".join(lines)
+    facts = " · ".join(filter(None, [
+        ", ".join(e.name for e in view.entities), view.subscription, view.source]))
     return {
         "room": view.room_id,
         "source": view.source,
@@ -43,8 +65,8 @@ def alert_payload(view: AlertView) -> dict[str, Any]:
         "original": view.original,
         "translation": view.translation,
         "note": view.note,
-        "text": text,
-        "content": safe(text)[:2000],
+        "text": _message(body, facts, view.link, TEXT_LIMIT, slack_escape),
+        "content": _message(body, facts, view.link, CONTENT_LIMIT, safe),
         "allowed_mentions": {"parse": []},
     }
 

@@ -398,6 +398,28 @@ async def test_hostile_4096_characters_are_relayed_escaped_and_within_limits(
         assert alert.plain_text.startswith("[en] СЕВЕРОКОРЕЙСКИЕ ВОЙСКА")
 
 
+async def test_plain_text_fallback_keeps_the_link(api, settings, no_errors_logged) -> None:
+    no_errors_logged.append("telegram rejected our HTML")
+    refuse = "Bad Request: can't parse entities: Unsupported start tag"
+    long = ("Северокорейские войска в Курской области. " * 100)[:4096]
+    mids = []
+    async with Wirewatch(settings, api):
+        for n, text in enumerate((RU_POST, long), start=1):
+            api.fail_next("sendMessage", 400, description=refuse)  # the HTML; then plain text
+            mids.append(api.push_channel_post(CHANNEL, text)["channel_post"]["message_id"])
+            sent = await eventually(lambda n=n: len(to_chat(api, ROOM)) == n and to_chat(api, ROOM),
+                                    f"alert {n} as plain text")
+    for message, mid in zip(sent, mids, strict=True):
+        assert message.params.get("parse_mode") is None
+        # The written-out link survives (Telegram links it), and the post text gave way for it.
+        text = message.plain_text
+        kinds = [e["type"] for e in message.entities]
+        assert "text_link" not in kinds and "url" in kinds
+        assert text.endswith(f"Original post: https://t.me/frontline_ru/{mid}"), text[-120:]
+        assert utf16_len(text) <= 4096 and "📰 frontline" in text
+    assert "…" in sent[1].plain_text
+
+
 async def test_unparseable_update_is_skipped_and_the_next_post_alerts(api, settings,
                                                                        caplog) -> None:
     async with Wirewatch(settings, api):

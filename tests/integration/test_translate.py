@@ -206,14 +206,64 @@ async def test_hanging_provider_times_out_and_the_next_one_answers(
     fake: FakeLibreTranslate, fake2: FakeLibreTranslate, make: Any
 ) -> None:
     fake.always = "hang"
-    # One worker: the second provider gets it only once the hung thread has ended, which
-    # needs the socket timeout (the fake would hang for 30 s).
+    # One worker each: the hung thread keeps the first provider's (the fake would hang for
+    # 30 s), the second provider answers on its own.
     tr = make(libre(fake), libre(fake2), concurrency=1, retries=2)
     assert await translate(tr) == Translation(render(TEXT, "en"), "libre#2")
     assert len(fake.translations) == 1  # a timeout is not retried
     alone = make(libre(fake))
     with pytest.raises(TranslationUnavailable, match="libre: timeout"):
         await translate(alone, TEXT + "?")
+
+
+@pytest.fixture
+async def trickle() -> AsyncIterator[str]:
+    """A raw server that sends its headers, then one byte every 0.5 s: no socket read ever
+    times out, so a worker thread outlives the translator's timeout by far."""
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        handlers.append(me)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\n\r\n")
+            while True:
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.5)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    server.close()
+    for task in handlers:  # the hung worker threads then see the connection end
+        task.cancel()
+    await asyncio.gather(*handlers, return_exceptions=True)
+    await server.wait_closed()
+
+
+async def test_a_trickling_provider_cannot_starve_the_next_one(
+    trickle: str, fake: FakeLibreTranslate, make: Any
+) -> None:
+    tr = make(libre(trickle), libre(fake), timeout=1.0, alert_wait=3.0, concurrency=2, retries=0,
+              breaker_failures=3)
+    # Two rooms at once: both calls to the first provider hang and hold its two workers.
+    outcomes = await asyncio.gather(*(tr.translate_within(f"{TEXT} {i}", "ru", "en") for i in range(2)))
+    for i, (result, task, reason) in enumerate(outcomes):
+        assert (result, task, reason) == (Translation(render(f"{TEXT} {i}", "en"), "libre#2"), None, None)
+    assert tr.health()["libre"] == "ok; 2 calls hung past the timeout"
+    # The next call waits for a worker no longer than the timeout, and that counts as failure.
+    result, _, _ = await tr.translate_within(f"{TEXT} 2", "ru", "en")
+    assert result == Translation(render(f"{TEXT} 2", "en"), "libre#2")
+    assert re.fullmatch(r"open until \d\d:\d\d:\d\d \(3 failures: no free worker \(2 calls hung\)\); "
+                        r"2 calls hung past the timeout", tr.health()["libre"])
+    assert tr.health()["libre#2"] == "ok"
 
 
 async def test_connection_refused_fails_fast_without_retries(make: Any) -> None:

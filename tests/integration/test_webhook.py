@@ -1,14 +1,16 @@
 """The webhook platform against a loopback receiver, through the relay."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 from aiohttp import web
 
 from bot.bootstrap import build_engine
 from bot.model import Alert, Analysis, Mention, Post, Room
-from bot.platforms.webhook import WebhookPlatform
+from bot.platforms.webhook import CONTENT_LIMIT, TEXT_LIMIT, WebhookPlatform, alert_payload
 from bot.relay import Relay
+from bot.render import AlertView, EntityLabel
 from bot.settings import Settings
 from bot.storage.sqlite import SQLiteStore
 from tests.fakes.loopback import serve
@@ -70,3 +72,33 @@ async def test_missing_url_env_is_retried_not_lost(tmp_path, monkeypatch):
     [item] = store.alerts_for_room("desk")
     assert item.state == "pending" and "NOPE_HOOK" in item.last_error
     store.close()
+
+
+def view(original: str, translation: str | None = None) -> AlertView:
+    return AlertView(room_id="desk", source="gur", link="https://t.me/gur/123?a=1&b=2", lang="ru",
+                     entities=(EntityLabel("kursk", "Kursk", "Kursk"),), topics=(),
+                     subscription="s1", original=original, translation=translation, note=None,
+                     date=datetime(2024, 11, 4, tzinfo=UTC))
+
+
+def test_slack_text_cannot_ping_or_disguise_a_link() -> None:
+    body = alert_payload(view("Срочно <!channel> <!everyone> <@U024BE7LH> "
+                              "<https://evil.example|t.me/gur/123> & more"))
+    assert body["text"].startswith("Срочно &lt;!channel&gt; &lt;!everyone&gt; &lt;@U024BE7LH&gt; "
+                                   "&lt;https://evil.example|t.me/gur/123&gt; &amp; more\n")
+    assert "<" not in body["text"] and ">" not in body["text"]
+    assert body["text"].endswith("Kursk · s1 · gur · https://t.me/gur/123?a=1&amp;b=2")
+
+
+@pytest.mark.parametrize("escaping", ["&<>", "*_~|"])  # Slack and Discord lengthen these
+def test_a_long_post_keeps_its_link_and_facts(escaping: str) -> None:
+    original = f"Курская область {escaping} " * 400
+    body = alert_payload(view(original, translation=f"Kursk region {escaping} " * 400))
+    text, content = body["text"], body["content"]
+    assert 1500 < len(text) <= TEXT_LIMIT and 1500 < len(content) <= CONTENT_LIMIT
+    assert text.endswith("\nKursk · s1 · gur · https://t.me/gur/123?a=1&amp;b=2")
+    assert content.endswith("\nKursk · s1 · gur · https://t.me/gur/123?a=1&b=2")
+    for message in (text, content):
+        assert message.startswith("Kursk region") and "…\n" in message  # the body gave way
+        assert not message.split("…")[0].endswith("\\")  # no escape cut in half
+    assert body["original"] == original  # the structured fields stay whole

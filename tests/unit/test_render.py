@@ -1,10 +1,21 @@
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import discord
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.model import Alert, Analysis, Mention, Post
-from bot.platforms.discord_render import TOTAL_LIMIT, alert_embed, safe
-from bot.platforms.telegram_render import LIMIT, alert_html, reply_html, visible_units
+from bot.platforms.discord_render import TOTAL_LIMIT, alert_embed, fit, safe
+from bot.platforms.telegram_render import (
+    LIMIT,
+    alert_html,
+    cut,
+    plain_fallback,
+    reply_html,
+    units,
+    visible_units,
+)
 from bot.render import EntityLabel, Renderer, post_link, truncate
 from handlers.request import Item, Reply
 
@@ -78,3 +89,44 @@ def test_discord_embed_fields_and_limits():
     assert names[:1] == ["Original"] and "Entities" in names and "Subscription" in names
     assert embed.url == "https://t.me/c/1234/42"
     assert isinstance(embed.colour, discord.Colour)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", " ", "😀", "é", "\U0001F1FA\U0001F1E6"]), max_size=60)
+       .map("".join), st.integers(0, 70))
+def test_telegram_cut_respects_the_utf16_budget(text, budget):
+    out = cut(text, budget)
+    assert units(out) <= budget
+    assert out == text or out.endswith("…") or budget < 1
+
+
+def test_a_post_ending_in_an_emoji_is_cut_not_collapsed():
+    # 4,049 letters and an emoji: one character too many, and the last one counts two units.
+    view = RENDERER.view(make_alert(text="a" * 4000))
+    fixed = visible_units(alert_html(replace(view, original="x"))) - 1
+    for n in range(LIMIT - fixed - 4, LIMIT - fixed + 2):
+        html = alert_html(replace(view, original="a" * n + "😀"))
+        assert LIMIT - 4 <= visible_units(html) <= LIMIT, n  # not the 246-unit headline
+        assert "<blockquote expandable>" in html and html.endswith("Original post</a>")
+
+
+def test_plain_fallback_writes_the_link_out_and_cuts_the_body():
+    link = "https://t.me/c/1234/42"
+    short = plain_fallback(alert_html(RENDERER.view(make_alert())))
+    assert short.endswith(f"\nOriginal post: {link}") and "<" not in short
+    html = alert_html(RENDERER.view(make_alert(text="Курская область " * 400,
+                                               translation="Kursk region & <b> " * 400)))
+    plain = plain_fallback(html)
+    assert units(plain) <= LIMIT
+    assert plain.startswith("Kursk region & <b> Kursk")  # entities decoded, not tags
+    assert plain.endswith(f"\nOriginal post: {link}") and "nk-kursk" in plain
+    assert "…" in plain
+
+
+def test_discord_fit_keeps_as_much_of_a_long_text_as_fits():
+    # Escaping doubles "*": the cut must shrink in proportion, not give up on the whole text.
+    for text in ("Курская область " * 800, "*КНДР* _Курск_ |войска| " * 400):
+        out = fit(text, 1000)
+        assert 900 <= len(out) <= 1000 and out.endswith("…")
+    embed = alert_embed(RENDERER.view(make_alert(text="Курская область " * 800)))
+    assert len(embed.description) > 3000
