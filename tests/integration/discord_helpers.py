@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ from bot.settings import Settings, parse_settings
 from bot.storage.sqlite import SQLiteStore
 from tests.fakes.discord_gateway import FakeDiscord
 from tests.fakes.discord_rest import ATTACHMENT_SIZE_LIMIT, OpenInteraction
+from tests.fakes.loopback import eventually
 
 T = TypeVar("T")
 
@@ -82,17 +83,6 @@ def make_settings(fake: FakeDiscord, db_path: str, translator_url: str | None, *
     return parse_settings(yaml.safe_dump(config, allow_unicode=True), "<test config>")
 
 
-async def eventually(predicate: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
-    """Wait until `predicate()` is truthy (polled: store changes notify nobody)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise TimeoutError(f"not within {timeout}s: {what or predicate}")
-        await asyncio.sleep(0.01)
 
 
 @dataclass
@@ -141,7 +131,7 @@ async def wirewatch(settings: Settings, fake: FakeDiscord) -> AsyncIterator[Runn
         return platform if client is not None and client.is_ready() else None  # type: ignore[return-value]
 
     try:
-        platform = await eventually(started, 5.0, "the Discord client is ready")
+        platform = await eventually(started, "the Discord client is ready", 5.0)
         await fake.wait_until_ready()
         yield Running(app, platform, task)
     finally:

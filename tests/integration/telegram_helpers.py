@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from bot.bootstrap import App
 from bot.ports import Platform
 from bot.relay import Relay
 from bot.settings import Settings, parse_settings
+from tests.fakes.loopback import eventually
 
 # Distinct chats per purpose; AIORateLimiter allows 20 messages a minute per group.
 CHANNEL = -1001000000001  # a Russian channel the bot administers (public: @frontline_ru)
@@ -57,17 +58,6 @@ def config_text(api: Any, libre: Any, db: Path, *, rooms: list[dict[str, Any]] |
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
-async def eventually(predicate: Callable[[], Any], what: str, timeout: float = 8.0) -> Any:
-    """Wait until `predicate()` is truthy (checked every 20 ms); return its value."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise TimeoutError(f"waited {timeout}s for {what}")
-        await asyncio.sleep(0.02)
 
 
 class LeaseApp(App):

@@ -291,7 +291,7 @@ async def test_a_server_error_is_retried_across_a_restart_and_delivered_once(fak
     assert fake.messages == []
 
     async with wirewatch(settings, fake) as ww:  # the next run delivers it, once
-        await eventually(lambda: ww.sent_count() == 1, 8, "the retried alert is marked sent")
+        await eventually(lambda: ww.sent_count() == 1, "the retried alert is marked sent", 8)
         sentinel_id = await fake.dispatch_message(SOURCE_ID, NK_KURSK_2, author_id=REPORTER_ID)
         await fake.wait_for(lambda: len(room_messages(fake)) == 2, 5)
 
