@@ -69,6 +69,7 @@ class Relay:
         while not stop.is_set():
             try:
                 done = await self.deliver_due()
+                done += await self.apply_updates()
             except Exception:  # the relay must outlive any single bad alert or store hiccup
                 log.exception("relay round failed")
                 done = 0
@@ -91,11 +92,38 @@ class Relay:
         await asyncio.gather(*(self._deliver_room(batch) for batch in by_room.values()))
         return len(items)
 
+    async def apply_updates(self, limit: int = 20) -> int:
+        """Edit sent alerts in place whose post was edited since (a correction, new figures)."""
+        items = self.store.take_updates(limit)
+        for item in items:
+            alert = item.alert
+            room = self.store.get_room(alert.room_id)
+            platform = self.platforms.get(room.platform) if room else None
+            if room is None or platform is None or item.remote_ref is None:
+                continue
+            alert, pending = await self._translate(alert, room)
+            try:
+                await platform.edit(room, item.remote_ref, alert)
+            except Exception as exc:  # the sent alert still stands; only the correction is lost
+                log.warning("could not edit alert %s after its post was edited: %s", alert.id, exc)
+                if pending:
+                    pending.cancel()
+                continue
+            assert alert.id is not None
+            if alert.translation:
+                self.store.mark_translated(alert.id, alert.translation)
+            if pending is not None:
+                task = asyncio.create_task(
+                    self._edit_late(platform, room, item.remote_ref, alert, pending))
+                self._late.add(task)
+                task.add_done_callback(self._late.discard)
+        return len(items)
+
     async def drain(self, timeout: float = 60.0) -> None:
         """Deliver until nothing is due (for the demo and replays), then wait for late edits."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while loop.time() < end and await self.deliver_due():
+        while loop.time() < end and (await self.deliver_due() or await self.apply_updates()):
             pass
         await self.settle(max(0.0, end - loop.time()))
 

@@ -137,14 +137,18 @@ class Pipeline:
     def process(self, post: Post) -> Outcome:
         """Analyse a post, store it, and enqueue at most one alert per room for it.
 
-        An edit updates the stored text; if the edited text newly matches a room, that room gets
-        its alert then (once: alerts are unique per post and room)."""
+        An edit updates the stored text and the alerts already made for the post (sent ones
+        are edited in place by the relay); if the edited text newly matches a room, that room
+        gets its alert then (once: alerts are unique per post and room)."""
         text = sanitize(post.text)
         if text != post.text:
             post = dataclasses.replace(post, text=text)
-        analysis, matches = self.analyzer.analyze(post)
+        # An edit may have to update alerts already sent, which show the language: detect it.
+        analysis, matches = self.analyzer.analyze(post, detect=True if post.edited else None)
         with self.store.transaction():
             saved = self.store.save_post(post, analysis)
+            if saved.changed and not saved.new:
+                self.store.update_alerts_for_edit(post, analysis)
             alert_ids = []
             if matches and saved.changed:
                 seen_rooms: set[str] = set()

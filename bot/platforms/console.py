@@ -42,8 +42,9 @@ class ConsolePlatform:
 
     async def edit(self, room: Room, ref: str, alert: Alert) -> None:
         view = self.renderer.view(alert)
-        body = Text(f"translation arrived for alert #{ref}: ", style="dim")
-        body.append(_clean(view.translation or ""), style="bold")
+        what = "translation arrived for" if view.translation else "post edited, updated"
+        body = Text(f"{what} alert #{ref}: ", style="dim")
+        body.append(_clean(view.translation or view.original), style="bold")
         self.console.print(body)
 
     def panel(self, room: Room, alert: Alert, view: AlertView) -> Panel:

@@ -489,6 +489,36 @@ class SQLiteStore:
             (error[:500], alert_id, worker),
         )
 
+    def update_alerts_for_edit(self, post: Post, analysis: Analysis) -> int:
+        """The post behind some alerts was edited: they get its new text (and lose the old
+        translation); sent ones are flagged to be edited in place. Returns how many."""
+        with self.transaction():
+            rows = self._exec(
+                "SELECT a.id, a.payload, o.state FROM alerts a JOIN outbox o ON o.alert_id=a.id "
+                "WHERE a.post_key=?", (post.key,)).fetchall()
+            for row in rows:
+                old = alert_from_json(row["payload"], row["id"])
+                fresh = Alert(post, old.room_id, old.subscription_id, analysis, id=old.id,
+                              extra_sources=old.extra_sources)
+                self._exec("UPDATE alerts SET payload=? WHERE id=?", (alert_to_json(fresh), row["id"]))
+                if row["state"] in ("sending", "sent"):
+                    self._exec("UPDATE outbox SET needs_update=1, translated=0 WHERE alert_id=?",
+                               (row["id"],))
+        return len(rows)
+
+    def take_updates(self, limit: int = 20) -> list[OutboxItem]:
+        """Sent alerts whose message should be edited to their current payload; taking them
+        clears the flag (an edit that fails is not retried: the sent alert still stands)."""
+        with self.transaction():
+            ids = [r[0] for r in self._exec(
+                "SELECT alert_id FROM outbox WHERE needs_update=1 AND state='sent' "
+                "AND remote_ref IS NOT NULL ORDER BY alert_id LIMIT ?", (limit,)).fetchall()]
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            self._exec(f"UPDATE outbox SET needs_update=0 WHERE alert_id IN ({marks})", ids)
+            return self._items(f"a.id IN ({marks}) ORDER BY a.id", ids, len(ids))
+
     def mark_translated(self, alert_id: int, translation: str) -> None:
         with self.transaction():
             row = self._exec("SELECT payload FROM alerts WHERE id=?", (alert_id,)).fetchone()

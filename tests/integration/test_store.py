@@ -161,3 +161,41 @@ def test_two_processes_never_claim_the_same_alert(tmp_path):
         p.join(timeout=30)
     claimed = results[0] + results[1]
     assert sorted(claimed) == sorted(ids)  # every alert once, none twice
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path):
+    import sqlite3
+
+    from bot.storage.migrate import migrations
+    from bot.storage.sqlite import _split_sql
+
+    path = tmp_path / "v1.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    version, _, sql = migrations()[0]
+    assert version == 1
+    for statement in _split_sql(sql):
+        db.execute(statement)
+    db.execute("INSERT INTO schema_version VALUES (1)")
+    db.commit()
+    db.close()
+    s = SQLiteStore(path)  # an older deployment's file, opened by this version
+    assert s.schema_version() == latest_version() >= 2
+    aid = s.enqueue_alert(alert(post()))
+    assert s.claim_alerts("w")[0].alert.id == aid
+    s.close()
+
+
+def test_an_edited_post_updates_its_alerts_and_flags_sent_ones(store):
+    sent_id = store.enqueue_alert(alert(post(), room="sent-room"))
+    pending_id = store.enqueue_alert(alert(post(), room="pending-room"))
+    store.claim_alerts("w", limit=1)
+    store.mark_sent(sent_id, "w", "chat:1", translated=True)
+    edited = post(text="Обновлено: войска отошли", edited=True)
+    assert store.update_alerts_for_edit(edited, Analysis(lang="ru")) == 2
+    [update] = store.take_updates()
+    assert update.alert.id == sent_id and update.remote_ref == "chat:1"
+    assert update.alert.post.text.startswith("Обновлено") and update.alert.translation is None
+    assert store.take_updates() == []  # taken once
+    [pending] = store.claim_alerts("w")
+    assert pending.alert.id == pending_id and pending.alert.post.text.startswith("Обновлено")

@@ -326,6 +326,23 @@ async def test_an_edit_that_newly_matches_alerts_once(api, settings) -> None:
     assert first_edit in alert.plain_text and "(edited)" in alert.plain_text
 
 
+async def test_an_alerted_post_that_is_edited_is_corrected_in_place(api, settings) -> None:
+    correction = RU_POST.replace("впервые", "уже второй раз")
+    async with Wirewatch(settings, api) as ww:
+        mid = api.push_channel_post(CHANNEL, RU_POST)["channel_post"]["message_id"]
+        (alert,) = await eventually(lambda: alerts(api), "the alert")
+        await eventually(lambda: ww.store.outbox_counts()["sent"] == 1, "the alert marked sent")
+        api.push_edited_channel_post(CHANNEL, correction, mid)
+        edits = await eventually(
+            lambda: [s for s in api.sent if s.method == "editMessageText"
+                     and "УЖЕ ВТОРОЙ РАЗ" in s.plain_text], "the alert edited in place")
+    assert len(alerts(api)) == 1  # corrected, not sent again
+    edit = edits[-1]
+    assert edit.params["message_id"] == alert.message["message_id"]
+    assert "уже второй раз" in edit.plain_text and "(edited)" in edit.plain_text
+    assert "Original post" in edit.plain_text
+
+
 async def test_caption_forward_origin_private_link_and_group_message(api, settings) -> None:
     rybar = {"id": -1001999, "type": "channel", "title": "Рыбарь", "username": "rybar"}
     async with Wirewatch(settings, api):
