@@ -46,11 +46,15 @@ async def status(req: Request, svc: Services) -> Reply:
         "Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
     ]
     room = svc.room_for(req.platform, req.chat, req.thread)
+    here = f"{req.platform} chat {req.chat}" + (f", thread {req.thread}" if req.thread else "")
     if room:
         subs = svc.store.subscriptions(room.id)
         active = sum(1 for s in subs if not s.paused)
         lines.append(f"This room: {room.id}, language {room.language}, "
-                     f"{active} active / {len(subs)} subscriptions.")
+                     f"{active} active / {len(subs)} subscriptions ({here}).")
+    else:
+        # The id an operator needs to make this chat a room in the config.
+        lines.append(f"This chat ({here}) is not a room.")
     for name, state in sorted(health.get("platforms", {}).items()):
         lines.append(f"Platform {name}: {state}")
     for source_id, state in sorted(health.get("sources", {}).items()):

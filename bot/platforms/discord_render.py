@@ -49,7 +49,7 @@ _ORDERED_RE = re.compile(r"(\d+)([.)])")  # "1. " starts an ordered list
 _LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 # A URL as Discord autolinks it, ended before any markdown character: inside it "_" stays raw
 # (t.me/some_channel must keep working; a backslash would break the link), nothing else does.
-_URL_RE = re.compile(r"https?://[^\s<>\\*~|`\[\]]*[^\s<>\\*~|`\[\].,:;\"')]")
+_URL_RE = re.compile(r"https?://[A-Za-z0-9][^\s<>\\*~|`\[\]]*[^\s<>\\*~|`\[\].,:;\"')]")
 # "<" opening a user/role mention, channel, slash command, custom emoji, timestamp or guild
 # navigation link: "<@", "<#", "</", "<:", "<a:", "<t:", "<id:".
 _ANGLE_RE = re.compile(r"<(?=[@#/:]|[at]:|id:)", re.IGNORECASE)

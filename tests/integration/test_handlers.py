@@ -178,6 +178,9 @@ async def test_status_reports_parts(app):
     reply = await dispatch(req("status"), app.services)
     assert "posts stored" in reply.text and "Outbox: pending 1" in reply.text
     assert "Translator libre: ok" in reply.text
+    assert "This room: desk, language en" in reply.text and "(telegram chat -100500)" in reply.text
+    elsewhere = await dispatch(req("status", chat="-100999"), app.services)
+    assert "This chat (telegram chat -100999) is not a room." in elsewhere.text
 
 
 async def test_keyword_proposals_start_from_the_keywords_own_language(app):
