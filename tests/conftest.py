@@ -1,0 +1,10 @@
+"""Test-wide settings: property tests explore at random locally, but CI runs them with a
+fixed derandomized schedule so a build's result does not depend on luck."""
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
