@@ -95,7 +95,11 @@ class Relay:
     async def apply_updates(self, limit: int = 20) -> int:
         """Edit sent alerts in place whose post was edited since (a correction, new figures)."""
         items = self.store.take_updates(limit)
-        for item in items:
+        for i, item in enumerate(items):
+            if self._stop is not None and self._stop.is_set():
+                # Not tried: flag them again for the next start rather than lose them.
+                self.store.flag_updates([r.alert.id for r in items[i:] if r.alert.id is not None])
+                return i
             alert = item.alert
             room = self.store.get_room(alert.room_id)
             platform = self.platforms.get(room.platform) if room else None
@@ -111,7 +115,7 @@ class Relay:
                 continue
             assert alert.id is not None
             if alert.translation:
-                self.store.mark_translated(alert.id, alert.translation)
+                self.store.mark_translated(alert.id, alert.translation, of_text=alert.post.text)
             if pending is not None:
                 task = asyncio.create_task(
                     self._edit_late(platform, room, item.remote_ref, alert, pending))
@@ -233,14 +237,16 @@ class Relay:
         except Exception:
             log.exception("late translation failed")
             return
+        assert alert.id is not None
+        # Record it first, and only if the post was not edited meanwhile: then the message
+        # shows (or will be edited to) the new text, and this translation is of the old one.
+        if not self.store.mark_translated(alert.id, result.text, of_text=alert.post.text):
+            return
         updated = dataclasses.replace(alert, translation=result.text, translation_note=None)
         try:
             await platform.edit(room, ref, updated)
         except Exception:
             log.warning("could not edit alert %s with its late translation", alert.id, exc_info=True)
-            return
-        assert alert.id is not None
-        self.store.mark_translated(alert.id, result.text)
 
     async def aclose(self) -> None:
         """Hand back claimed alerts not yet started, so a restart sends them at once; an alert

@@ -75,7 +75,7 @@ def make_poller(app: App, record: SourceRecord) -> Any | None:
 async def _poll(app: App, source: Any, stop: asyncio.Event) -> None:
     async def emit(post: Any) -> None:
         await app.ingest(post)
-        if source.cursor is not None:
+        if source.cursor is not None and not stop.is_set():
             app.store.set_cursor(source.source_id, str(source.cursor))
         app.source_health[source.source_id] = source.health
 
@@ -84,7 +84,10 @@ async def _poll(app: App, source: Any, stop: asyncio.Event) -> None:
         await source.run(emit, stop)
     finally:
         await source.aclose()
-        if source.cursor is not None:  # media-only posts move the cursor without an emit
+        # Media-only posts move the cursor without an emit; but if the record was removed or
+        # now names another channel, this channel's position means nothing there.
+        current = next((r for r in app.store.sources() if r.id == source.source_id), None)
+        if source.cursor is not None and current is not None and current.address == source.username:
             app.store.set_cursor(source.source_id, str(source.cursor))
 
 
@@ -94,7 +97,8 @@ class Pollers:
     def __init__(self, app: App, stop: asyncio.Event) -> None:
         self.app = app
         self.stop = stop
-        self.running: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self.running: dict[str, tuple[SourceRecord, asyncio.Event, asyncio.Task[None]]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self._revision = -1
 
     def reconcile(self) -> None:
@@ -103,12 +107,16 @@ class Pollers:
             return
         self._revision = revision
         wanted = {r.id: r for r in self.app.store.sources() if r.enabled}
-        for source_id in list(self.running):
-            if source_id not in wanted:
-                own_stop, _ = self.running.pop(source_id)
+        for source_id, (record, own_stop, task) in list(self.running.items()):
+            now = wanted.get(source_id)
+            if now is None or (now.platform, now.address) != (record.platform, record.address):
+                # Removed, or removed and added again with another address: stop this one.
+                del self.running[source_id]
                 own_stop.set()
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
                 self.app.source_health.pop(source_id, None)
-                log.info("source %s removed: polling stopped", source_id)
+                log.info("source %s removed or changed: its polling stopped", source_id)
         for source_id, record in wanted.items():
             if source_id in self.running:
                 continue
@@ -117,7 +125,7 @@ class Pollers:
                 continue
             own_stop = asyncio.Event()
             task = asyncio.create_task(self._run(poller, own_stop), name=f"source:{source_id}")
-            self.running[source_id] = (own_stop, task)
+            self.running[source_id] = (record, own_stop, task)
 
     async def _run(self, poller: Any, own_stop: asyncio.Event) -> None:
         stop_any = asyncio.Event()
@@ -144,7 +152,7 @@ class Pollers:
                 log.exception("could not reconcile the polled sources")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), every)
-        tasks = [task for _, task in self.running.values()]
+        tasks = [task for _, _, task in self.running.values()] + list(self._stopping)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 

@@ -96,6 +96,10 @@ async def keywords(req: Request, svc: Services) -> Reply:
     proposed = svc.proposals.pop((room.id, keyword.lower()), {})
     variants = chosen or list(proposed.values())
     variants = [v for v in dict.fromkeys(variants) if WORD_RE.search(v)]
+    try:
+        keyword_query(keyword, tuple(variants))  # what the pipeline will compile
+    except BadQuery as exc:
+        return refuse(f"These variants cannot be matched ({exc}); nothing was changed.")
     if not variants:
         return refuse(f"Nothing to keep for {keyword!r}: name the variants, e.g. "
                       f"/keywords keep {keyword}: <variant>, <variant>")

@@ -47,7 +47,9 @@ class Services:
             where = "forum topic" if req.thread else "chat"
             raise NotAllowed(f"This {where} is not a wirewatch room. An operator (a user id "
                              f"listed in the config) can make it one, or add it to the config.")
-        room_id = f"{req.platform}-{req.chat.lstrip('-')}" + (f"-{req.thread}" if req.thread else "")
+        # Telegram chats are negative (groups, channels) or positive (private): keep them apart.
+        chat = req.chat[1:] if req.chat.startswith("-") else ("p" + req.chat if req.platform == "telegram" else req.chat)
+        room_id = f"{req.platform}-{chat}" + (f"-{req.thread}" if req.thread else "")
         parent = self.store.find_room(req.platform, req.chat, None) if req.thread else None
         language = parent.language if parent else "en"
         return self.store.upsert_room(Room(room_id, req.platform, req.chat, req.thread, language))

@@ -25,7 +25,8 @@ from bot.text import WORD_RE, fold, sanitize
 log = logging.getLogger(__name__)
 
 MatchKey = tuple[str, str]
-_QUOTE_CHARS_RE = re.compile("[\"«»“”„‟]")  # (room id, subscription id)
+# Keywords are plain words and phrases: quotes, emoji and other symbols are not part of them.
+_NOT_KEYWORD_RE = re.compile(r"[^\w\s'\-]")  # (room id, subscription id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +43,7 @@ class Outcome:
 def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
     """A room keyword and its kept translations, as one OR query of exact phrases.
     Raises BadQuery when no term has a word in it."""
-    terms = [_QUOTE_CHARS_RE.sub(" ", t).strip() for t in (keyword, *variants)]
+    terms = [" ".join(_NOT_KEYWORD_RE.sub(" ", t).split()) for t in (keyword, *variants)]
     terms = [t for t in terms if WORD_RE.search(t)]
     if not terms:
         raise BadQuery("expected a word in the keyword", 0)

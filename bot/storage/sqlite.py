@@ -102,9 +102,14 @@ class SQLiteStore:
             for version, name, sql in migrations():
                 if version <= current:
                     continue
-                log.info("applying migration %s", name)
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
+                    # Another process may have applied it while we waited for the write lock.
+                    done = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                    if (done or 0) >= version:
+                        self._db.execute("COMMIT")
+                        continue
+                    log.info("applying migration %s", name)
                     for statement in _split_sql(sql):
                         self._db.execute(statement)
                     self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
@@ -306,17 +311,25 @@ class SQLiteStore:
         return cur.rowcount == 1
 
     def rename_room(self, old_id: str, new_id: str) -> None:
-        """Give a room another id, with its subscriptions, keywords and alerts."""
+        """Give a room another id, with its subscriptions, keywords and alerts; if `new_id`
+        exists, merge into it (on an id clash, what `new_id` already has wins)."""
         with self.transaction():
+            created = self.get_room(new_id) is None
+            if created:  # a placeholder address until the old row is gone (addresses are unique)
+                self._exec(
+                    "INSERT INTO rooms(id, platform, chat, thread, language, created, updated) "
+                    "SELECT ?, platform, chat || '#renaming', thread, language, created, ? "
+                    "FROM rooms WHERE id=?", (new_id, _now(), old_id))
+            for table in ("subscriptions", "keywords"):
+                self._exec(f"UPDATE OR IGNORE {table} SET room_id=? WHERE room_id=?", (new_id, old_id))
+            # Alerts carry the room in three places: the column, the dedup key, the payload.
             self._exec(
-                "INSERT INTO rooms(id, platform, chat, thread, language, created, updated) "
-                "SELECT ?, platform, chat || '#renaming', thread, language, created, ? "
-                "FROM rooms WHERE id=?", (new_id, _now(), old_id))
-            for table in ("subscriptions", "keywords", "alerts"):
-                self._exec(f"UPDATE {table} SET room_id=? WHERE room_id=?", (new_id, old_id))
-            self._exec("DELETE FROM rooms WHERE id=?", (old_id,))
-            self._exec("UPDATE rooms SET chat=substr(chat, 1, length(chat) - 9) WHERE id=?",
-                       (new_id,))
+                "UPDATE OR IGNORE alerts SET room_id=?1, dedup_key=post_key || '>' || ?1, "
+                "payload=json_set(payload, '$.room_id', ?1) WHERE room_id=?2", (new_id, old_id))
+            self._exec("DELETE FROM rooms WHERE id=?", (old_id,))  # clashing leftovers go too
+            if created:
+                self._exec("UPDATE rooms SET chat=substr(chat, 1, length(chat) - 9) WHERE id=?",
+                           (new_id,))
             self._bump()
 
     def remove_subscription(self, room_id: str, sub_id: str) -> bool:
@@ -519,17 +532,27 @@ class SQLiteStore:
             self._exec(f"UPDATE outbox SET needs_update=0 WHERE alert_id IN ({marks})", ids)
             return self._items(f"a.id IN ({marks}) ORDER BY a.id", ids, len(ids))
 
-    def mark_translated(self, alert_id: int, translation: str) -> None:
+    def flag_updates(self, alert_ids: Sequence[int]) -> None:
+        """Flag sent alerts again for an edit in place (taken but not tried)."""
+        for alert_id in alert_ids:
+            self._exec("UPDATE outbox SET needs_update=1 WHERE alert_id=?", (alert_id,))
+
+    def mark_translated(self, alert_id: int, translation: str, of_text: str | None = None) -> bool:
+        """Record an alert's translation; with `of_text`, only if the alert still carries that
+        text (a post edited meanwhile must not get the old text's translation). False if not."""
         with self.transaction():
             row = self._exec("SELECT payload FROM alerts WHERE id=?", (alert_id,)).fetchone()
             if row is None:
-                return
+                return False
             payload = json.loads(row[0])
+            if of_text is not None and payload.get("post", {}).get("text") != of_text:
+                return False
             payload["translation"] = translation
             payload["translation_note"] = None
             self._exec("UPDATE alerts SET payload=? WHERE id=?",
                        (json.dumps(payload, ensure_ascii=False), alert_id))
             self._exec("UPDATE outbox SET translated=1 WHERE alert_id=?", (alert_id,))
+        return True
 
     def outbox_counts(self) -> dict[str, int]:
         rows = self._exec("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()

@@ -198,6 +198,9 @@ async def test_a_new_chat_becomes_a_room_only_for_an_operator(app):
                           app.services)
     assert "Subscribed as s1" in made.text
     assert app.store.find_room("telegram", "-100777").id == "telegram-100777"
+    # an operator's private chat (a positive id) never shares a room id with a group
+    await dispatch(req("subscribe", "entity:kursk", operator=True, chat="100777"), app.services)
+    assert app.store.find_room("telegram", "100777").id == "telegram-p100777"
 
 
 async def test_changes_in_a_forum_topic_stay_in_that_topic(app):
@@ -223,6 +226,10 @@ async def test_keyword_variants_are_phrases_and_survive_a_second_add(app):
     loud = await ingest(app, 41, "Les troupes de la Corée du Nord sont arrivées")
     assert ("desk", "kw:north korea") in loud.matches
     assert (await dispatch(req("keywords", "add —", **mod), app.services)).error
+    await dispatch(req("keywords", "keep north korea: Nordkorea 🔥, Corée du Nord", **mod),
+                   app.services)
+    still = await ingest(app, 43, "Nordkorea schickt Truppen")  # an emoji did not break it
+    assert ("desk", "kw:north korea") in still.matches
     odd = await dispatch(req("keywords", "add ЧВК «Вагнер»", **mod), app.services)
     assert not odd.error
     assert ("desk", "kw:ЧВК Вагнер") in (await ingest(app, 42, "Бойцы ЧВК Вагнер ушли")).matches

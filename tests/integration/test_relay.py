@@ -269,3 +269,49 @@ async def test_two_workers_with_short_leases_never_send_twice(store, tmp_path):
     await asyncio.gather(drain(first), drain(second))
     other_store.close()
     assert sorted(platform.delivered) == [str(i) for i in range(6)]  # each once
+
+
+async def test_a_late_translation_of_the_old_text_never_lands_on_a_corrected_alert(store):
+    platform, out = console_platform()
+    async with FakeLibreTranslate(latency=0.5) as fake:
+        tr = translator(fake.url, timeout=3.0)
+        relay = Relay(store, {"console": platform}, tr, worker="w", alert_wait=0.1)
+        aid = enqueue(store, text="Войска в Курской области: 100")
+        await relay.deliver_due()  # sent untranslated; the translation is on its way
+        corrected = Post(source_id="gur", platform="telegram", chat="-1001", message_id="1",
+                         text="Войска в Курской области: 3000", edited=True)
+        store.update_alerts_for_edit(corrected, Analysis(lang="ru", lang_confidence=0.9))
+        await relay.settle(3)  # the old text's translation arrives: it must not be recorded
+        relay.alert_wait = 3
+        await relay.apply_updates()  # the correction goes out, translated anew
+        await relay.settle(3)
+        await tr.aclose()
+    [item] = store.alerts_for_room("newsroom")
+    assert item.alert.id == aid and item.alert.post.text.endswith("3000")
+    assert item.alert.translation == "[en] ВОЙСКА В КУРСКОЙ ОБЛАСТИ: 3000"
+    assert "3000" in out.getvalue().splitlines()[-1]  # the last edit shows the correction
+
+
+async def test_stop_hands_back_corrections_not_yet_applied(store):
+    for mid in ("1", "2", "3"):
+        aid = enqueue(store, mid, lang="en")
+        store.claim_alerts("w")
+        store.mark_sent(aid, "w", f"ref{mid}", translated=False)
+        store.update_alerts_for_edit(
+            Post("gur", "telegram", "-1001", mid, f"corrected {mid}", edited=True),
+            Analysis(lang="en"))
+    platform = SlowPlatform(0.2)
+    edits = []
+
+    async def edit(room, ref, alert):
+        edits.append(ref)
+        await asyncio.sleep(0.2)
+
+    platform.edit = edit
+    relay = Relay(store, {"console": platform}, None, worker="w")
+    relay._stop = asyncio.Event()
+    task = asyncio.create_task(relay.apply_updates())
+    await asyncio.sleep(0.1)
+    relay._stop.set()
+    assert await task == 1 and edits == ["ref1"]
+    assert [i.remote_ref for i in store.take_updates()] == ["ref2", "ref3"]  # still flagged

@@ -136,6 +136,26 @@ async def test_sources_added_and_removed_in_chat_are_polled_without_a_restart(tm
                 break
             await asyncio.sleep(0.05)
         assert pollers.running == {} and "frontline" not in app.source_health
+        # removed and added again under the same id with another channel: the old poller
+        # stops, the new one starts, and the old channel's position is not carried over
+        app.store.add_source(SourceRecord("frontline", "telegram_public", "kursk_frontline"))
+        for _ in range(100):
+            if "frontline" in pollers.running:
+                break
+            await asyncio.sleep(0.05)
+        first = pollers.running["frontline"][2]
+        app.store.remove_source("frontline")
+        app.store.add_source(SourceRecord("frontline", "telegram_public", "other_channel"))
+        for _ in range(100):
+            if first.done() and "frontline" in pollers.running:
+                break
+            await asyncio.sleep(0.05)
+        assert first.done() and pollers.running["frontline"][0].address == "other_channel"
+        for _ in range(100):
+            if any(h.startswith("/s/other_channel") for h in hits):
+                break
+            await asyncio.sleep(0.05)
+        assert any(h.startswith("/s/other_channel") for h in hits)
         bad = SourceRecord("broken", "telegram_public", "not/a/channel")  # stored before validation
         app.store.add_source(bad)
         await asyncio.sleep(0.2)  # skipped with a log line, the supervisor keeps going
