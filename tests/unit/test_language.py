@@ -18,6 +18,7 @@ from bot.pipeline import language
 from bot.pipeline.language import (
     DEFAULT_CANDIDATES,
     FREQ_CAP,
+    FREQ_MIN_ZIPF,
     FREQ_WEIGHT,
     NO_LIST_GAP,
     UND,
@@ -275,6 +276,26 @@ def test_word_lists_load_once_per_language_and_only_where_needed(
             detector.detect(text)
     # Never Belarusian (no list of its own), never Latin or Hangul (one candidate each).
     assert sorted(loaded) == ["large_ru.msgpack.gz", "large_uk.msgpack.gz"]
+
+
+def test_rare_words_are_dropped_and_score_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    rarest = 900 - round(100 * FREQ_MIN_ZIPF)  # index of the rarest bucket kept
+    buckets: list[list[str]] = [[] for _ in range(rarest + 2)]
+    buckets[0], buckets[rarest], buckets[rarest + 1] = ["частый"], ["редкий"], ["редчайший"]
+    monkeypatch.setattr(language, "_freq_tables", {})
+    monkeypatch.setattr(language.wordfreq, "read_cBpack", lambda path: buckets)
+    table = freq_table("ru")
+    assert table is not None
+    assert table.zipf("частый") == pytest.approx(9.0)
+    assert table.zipf("редкий") == pytest.approx(FREQ_MIN_ZIPF)
+    assert table.zipf("редчайший") == table.floor
+    assert "редчайший" not in table.centizipf
+
+
+def test_real_lists_keep_nothing_below_the_threshold() -> None:
+    table = freq_table("uk")
+    assert table is not None
+    assert min(table.centizipf.values()) == round(100 * FREQ_MIN_ZIPF)
 
 
 # --- determinism, cache, threads -----------------------------------------------------------
