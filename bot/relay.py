@@ -117,10 +117,7 @@ class Relay:
             if alert.translation:
                 self.store.mark_translated(alert.id, alert.translation, of_text=alert.post.text)
             if pending is not None:
-                task = asyncio.create_task(
-                    self._edit_late(platform, room, item.remote_ref, alert, pending))
-                self._late.add(task)
-                task.add_done_callback(self._late.discard)
+                self._edit_when_translated(platform, room, item.remote_ref, alert, pending)
         return len(items)
 
     async def drain(self, timeout: float = 60.0) -> None:
@@ -191,10 +188,15 @@ class Relay:
             log.error("alert %s was sent but its lease had passed to another worker", alert.id)
         self.delivered += 1
         if pending is not None and ref is not None:
-            task = asyncio.create_task(self._edit_late(platform, room, ref, alert, pending))
-            self._late.add(task)
-            task.add_done_callback(self._late.discard)
+            self._edit_when_translated(platform, room, ref, alert, pending)
         return None
+
+    def _edit_when_translated(self, platform: Platform, room: Room, ref: str, alert: Alert,
+                              pending: asyncio.Task) -> None:
+        """Edit the sent message once its late translation arrives (tracked for aclose)."""
+        task = asyncio.create_task(self._edit_late(platform, room, ref, alert, pending))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
 
     def _failed(self, item: OutboxItem, error: str, retry_after: float | None, permanent: bool) -> None:
         alert_id = item.alert.id
