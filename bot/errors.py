@@ -31,6 +31,17 @@ class NotAllowed(UserError):
     """The user lacks the right to do this (moderator-only commands)."""
 
 
+class StorageError(WirewatchError):
+    """The store could not write or read (disk full, locked too long, a damaged file).
+
+    Whatever the open transaction held was rolled back; nothing is half-written. `transient`
+    errors (disk full, locked) are worth retrying once the cause is gone."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 class SourceError(WirewatchError):
     """A source failed to deliver posts; the runner backs it off alone."""
 
