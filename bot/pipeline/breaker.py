@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 State = Literal["closed", "open", "half-open"]
@@ -76,14 +76,27 @@ class CircuitBreaker:
         provider's fault): let the next caller make the trial."""
         self._trial = False
 
+    def retry_at(self) -> datetime | None:
+        """When an open breaker lets the next trial through (UTC); None when not open."""
+        if self.state != "open":
+            return None
+        assert self._open_until is not None
+        return datetime.fromtimestamp(self._wall_clock() + (self._open_until - self._clock()), UTC)
+
     def describe(self) -> str:
-        """'ok', or why and until when the provider is skipped."""
+        """What an editor reads in /status and in an alert's note: 'ok', 'down, trying again
+        now' or 'down, retrying at 14:36 UTC'. The failure count and reason are in `detail()`."""
         state = self.state
         if state == "closed":
             return "ok"
+        retry = self.retry_at()
+        return "down, trying again now" if retry is None else f"down, retrying at {retry:%H:%M} UTC"
+
+    def detail(self) -> str:
+        """The same for the logs: state, the exact time and the last failures."""
+        state = self.state
+        if state == "closed":
+            return "closed"
         why = f"{self.failures} failure{'s' if self.failures != 1 else ''}: {self.last_reason}"
-        if state == "half-open":
-            return f"half-open, trying again ({why})"
-        assert self._open_until is not None
-        wall = self._wall_clock() + (self._open_until - self._clock())
-        return f"open until {datetime.fromtimestamp(wall):%H:%M:%S} ({why})"
+        retry = self.retry_at()
+        return f"half-open ({why})" if retry is None else f"open until {retry:%H:%M:%S} UTC ({why})"

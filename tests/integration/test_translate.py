@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -140,6 +142,18 @@ async def test_cache_hit_makes_no_request(fake: FakeLibreTranslate, make: Any) -
     assert len(fake.translations) == 2
 
 
+def test_memory_cache_forgets_the_least_recently_used() -> None:
+    cache = MemoryTranslationCache(max_entries=2)
+    cache.put_translation("a", "ru", "en", "A", "libre")
+    cache.put_translation("b", "ru", "en", "B", "libre")
+    assert cache.get_translation("a", "ru", "en") == "A"  # now "b" is the oldest in use
+    cache.put_translation("c", "ru", "en", "C", "libre")
+    assert len(cache) == 2
+    assert cache.get_translation("b", "ru", "en") is None
+    assert (cache.get_translation("a", "ru", "en"), cache.get_translation("c", "ru", "en")) == ("A", "C")
+    assert cache.get_translation("a", "ru", "uk") is None  # the pair is part of the key
+
+
 async def test_same_text_for_two_rooms_at_once_costs_one_request(fake: FakeLibreTranslate, make: Any) -> None:
     fake.latency = 0.1
     tr = make(libre(fake), timeout=1.0)
@@ -261,8 +275,8 @@ async def test_a_trickling_provider_cannot_starve_the_next_one(
     # The next call waits for a worker no longer than the timeout, and that counts as failure.
     result, _, _ = await tr.translate_within(f"{TEXT} 2", "ru", "en")
     assert result == Translation(render(f"{TEXT} 2", "en"), "libre#2")
-    assert re.fullmatch(r"open until \d\d:\d\d:\d\d \(3 failures: no free worker \(2 calls hung\)\); "
-                        r"2 calls hung past the timeout", tr.health()["libre"])
+    assert re.fullmatch(r"down, retrying at \d\d:\d\d UTC; 2 calls hung past the timeout",
+                        tr.health()["libre"])
     assert tr.health()["libre#2"] == "ok"
 
 
@@ -325,13 +339,13 @@ async def test_breaker_opens_after_failures_and_half_opens_after_cooldown(
     for i in range(2):
         with pytest.raises(TranslationUnavailable, match=r"server error \(500\)"):
             await translate(tr, f"{TEXT} {i}")
-    assert re.fullmatch(r"open until \d\d:\d\d:\d\d \(2 failures: server error \(500\)\)", tr.health()["libre"])
-    with pytest.raises(TranslationUnavailable, match="libre: open until"):
+    assert re.fullmatch(r"down, retrying at \d\d:\d\d UTC", tr.health()["libre"])
+    with pytest.raises(TranslationUnavailable, match=r"^translation service down, retrying at \d\d:\d\d UTC$"):
         await translate(tr, f"{TEXT} skipped")
     assert len(fake.translations) == 2  # skipped: no request
 
     await asyncio.sleep(0.35)
-    assert tr.health()["libre"].startswith("half-open")
+    assert tr.health()["libre"] == "down, trying again now"
     fake.always = None
     assert (await translate(tr, f"{TEXT} trial")).provider == "libre"
     assert tr.health() == {"libre": "ok"}
@@ -349,7 +363,7 @@ async def test_failed_trial_reopens_and_only_one_trial_runs(fake: FakeLibreTrans
                                     return_exceptions=True)
     assert all(isinstance(o, TranslationUnavailable) for o in outcomes)
     assert len(fake.translations) == 2  # the first failure, then a single trial
-    assert tr.health()["libre"].startswith("open until")
+    assert tr.health()["libre"].startswith("down, retrying at")
 
 
 def test_breaker_state_machine_with_a_manual_clock() -> None:
@@ -368,6 +382,39 @@ def test_breaker_state_machine_with_a_manual_clock() -> None:
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed"
+
+
+def test_breaker_speaks_plain_words_and_keeps_the_detail_for_logs() -> None:
+    now = [100.0]
+    breaker = CircuitBreaker(2, 90.0, clock=lambda: now[0], wall_clock=lambda: 1_700_000_000.0)
+    breaker.failure("timeout")
+    breaker.failure("server error (502)")
+    # 1_700_000_000 is 22:13:20 UTC; open for 90 s more: the trial comes at 22:14:50 UTC.
+    assert breaker.describe() == "down, retrying at 22:14 UTC"
+    assert breaker.detail() == "open until 22:14:50 UTC (2 failures: server error (502))"
+    now[0] += 90.0
+    assert breaker.describe() == "down, trying again now"
+    assert breaker.detail() == "half-open (2 failures: server error (502))"
+
+
+async def test_alert_note_says_service_down_and_the_log_has_the_breaker_detail(
+    fake: FakeLibreTranslate, fake2: FakeLibreTranslate, make: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.always = fake2.always = "500"
+    tr = make(libre(fake), libre(fake2), retries=0, breaker_failures=1, breaker_cooldown=120.0)
+    with pytest.raises(TranslationUnavailable, match=r"libre: server error \(500\); libre#2: server"):
+        await translate(tr)
+    before = datetime.now(UTC) + timedelta(seconds=120)
+    caplog.set_level(logging.INFO, logger="bot.pipeline.translate")
+    result, task, reason = await tr.translate_within(f"{TEXT} 2", "ru", "en")
+    after = datetime.now(UTC) + timedelta(seconds=120)
+    assert (result, task) == (None, None)
+    assert reason in {f"translation service down, retrying at {t:%H:%M} UTC" for t in (before, after)}
+    for state in tr.health().values():
+        assert state.startswith("down, retrying at ") and "fail" not in state and "open" not in state
+    assert re.search(r"skips libre: open until \d\d:\d\d:\d\d UTC \(1 failure: server error \(500\)\)",
+                     caplog.text)
+    assert len(fake.translations) == len(fake2.translations) == 1  # the second text: no call
 
 
 # ------------------------------------------------------------ fallback chain and codes
