@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import time
 
+from cachetools import TTLCache
 from telegram import BotCommand, LinkPreviewOptions, Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.error import TelegramError
@@ -24,7 +25,7 @@ from handlers.request import Request
 log = logging.getLogger(__name__)
 
 _ADMIN = {ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER}
-_CACHE_MAX = 4096  # (chat, user) answers kept; the oldest half is dropped beyond this
+_CACHE_MAX = 4096  # (chat, user) answers kept; the least recently used go beyond this
 SORRY = "Sorry, something went wrong on our side; it has been logged."
 
 
@@ -33,7 +34,8 @@ class ModeratorCheck:
 
     def __init__(self, settings: TelegramSettings) -> None:
         self.settings = settings
-        self._cache: dict[tuple[int, int], tuple[float, bool]] = {}
+        self._cache: TTLCache[tuple[int, int], bool] = TTLCache(
+            maxsize=_CACHE_MAX, ttl=settings.admin_cache_seconds, timer=time.monotonic)
 
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         chat = update.effective_chat
@@ -53,19 +55,15 @@ class ModeratorCheck:
             return False  # anyone can open a private chat: only configured ids moderate there
         key = (chat.id, user.id)
         cached = self._cache.get(key)
-        now = time.monotonic()
-        if cached and now - cached[0] < self.settings.admin_cache_seconds:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             member = await context.bot.get_chat_member(chat.id, user.id)
         except TelegramError as exc:
             log.warning("getChatMember failed for %s in %s: %s", user.id, chat.id, exc)
             return False  # when in doubt, change nothing
         allowed = member.status in _ADMIN
-        if len(self._cache) >= _CACHE_MAX:
-            for old in list(self._cache)[: _CACHE_MAX // 2]:
-                del self._cache[old]
-        self._cache[key] = (now, allowed)
+        self._cache[key] = allowed
         return allowed
 
 

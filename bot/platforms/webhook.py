@@ -16,7 +16,7 @@ import httpx
 
 from bot.errors import DeliveryError
 from bot.model import Alert, Room
-from bot.platforms.discord_render import fit, safe
+from bot.platforms.textsafe import discord_safe, fit, slack_escape
 from bot.render import AlertView, Renderer
 
 log = logging.getLogger(__name__)
@@ -24,11 +24,6 @@ log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 1900  # Slack `text`
 CONTENT_LIMIT = 2000  # Discord `content`
-
-
-def slack_escape(text: str) -> str:
-    """Text Slack shows as it is: `<!channel>`, `<@U123>` and `<url|label>` become inert."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _message(body: str, facts: str, link: str | None, limit: int,
@@ -66,7 +61,7 @@ def alert_payload(view: AlertView) -> dict[str, Any]:
         "translation": view.translation,
         "note": view.note,
         "text": _message(body, facts, view.link, TEXT_LIMIT, slack_escape),
-        "content": _message(body, facts, view.link, CONTENT_LIMIT, safe),
+        "content": _message(body, facts, view.link, CONTENT_LIMIT, discord_safe),
         "allowed_mentions": {"parse": []},
     }
 

@@ -1,6 +1,8 @@
 """The webhook platform against a loopback receiver, through the relay."""
 
 import asyncio
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -102,3 +104,12 @@ def test_a_long_post_keeps_its_link_and_facts(escaping: str) -> None:
         assert message.startswith("Kursk region") and "…\n" in message  # the body gave way
         assert not message.split("…")[0].endswith("\\")  # no escape cut in half
     assert body["original"] == original  # the structured fields stay whole
+
+
+def test_webhook_platform_needs_neither_discord_nor_its_renderer() -> None:
+    # A webhook-only deployment must not load discord.py (nor the Discord renderer) at all.
+    code = ("import sys, bot.platforms.webhook; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('discord', 'telegram') "
+            "or m.endswith('_render')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

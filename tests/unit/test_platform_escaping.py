@@ -14,8 +14,8 @@ from rich.console import Console
 
 from bot.model import Alert, Analysis, Post, Room
 from bot.platforms.console import ConsolePlatform
-from bot.platforms.discord_render import safe
-from bot.platforms.webhook import slack_escape
+from bot.platforms.textsafe import discord_safe as safe
+from bot.platforms.textsafe import slack_escape
 from bot.render import Renderer
 
 # -- a model of what Discord renders --------------------------------------------------------
