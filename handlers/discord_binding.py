@@ -21,7 +21,8 @@ from discord import app_commands
 from bot.platforms.discord_render import NO_PINGS, reply_message
 from bot.render import LANGUAGE_NAMES
 from bot.settings import DiscordSettings
-from handlers import COMMANDS, Command, Reply, Request, Services, dispatch
+from handlers import COMMAND_FAILED, COMMANDS, Command, Reply, Request, Services, dispatch
+from handlers.posts import MAX_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +30,6 @@ WINDOW = 3.0  # Discord drops an interaction not answered within this many secon
 ANSWER_WITHIN = 2.0  # answer directly if the command is done by then, else defer first
 MAX_CHOICES = 25
 CHOICE_LIMIT = 100
-SUBSCRIPTION_ID_COMMANDS = frozenset({"unsubscribe", "pause", "resume"})
-QUERY_COMMANDS = frozenset({"recent", "search", "subscribe", "test"})
-LIMITED_COMMANDS = frozenset({"recent", "search"})
-QUERY_HELP = {
-    "recent": "optional query, e.g. entity:kursk AND troops",
-    "search": "query, e.g. entity:north_korea AND (entity:kursk OR troops)",
-    "subscribe": "query to alert on, e.g. entity:north_korea AND entity:kursk",
-    "unsubscribe": "subscription id (see /subscriptions)",
-    "pause": "subscription id (see /subscriptions)",
-    "resume": "subscription id (see /subscriptions)",
-    "keywords": "list | add <word> | keep <keyword> [variant ...] | remove <keyword>",
-    "sources": "list | add <id> <kind> <address> | remove <id>",
-    "lang": "language code for this room's alerts, e.g. en",
-    "test": "text to dry-run against entities, topics and subscriptions",
-}
-
 Completer = Callable[[discord.Interaction, str], Awaitable[list[app_commands.Choice[str]]]]
 
 
@@ -137,14 +122,14 @@ def make_command(command: Command, services: Services, settings: DiscordSettings
     # discord.py reads option names and types from the callback's signature, so each shape
     # of command gets its own callback. `Optional[...]`: discord.py resolves these string
     # annotations itself, and `X | None` does not work with `Range`.
-    required = command.usage.startswith("<")
-    if command.name in LIMITED_COMMANDS and required:
+    required = command.text_required
+    if command.limit and required:
         async def callback(interaction: discord.Interaction, query: str,
-                           limit: Optional[app_commands.Range[int, 1, 20]] = None) -> None:  # noqa: UP045
+                           limit: Optional[app_commands.Range[int, 1, MAX_LIMIT]] = None) -> None:  # noqa: UP045
             await run(interaction, query, limit)
-    elif command.name in LIMITED_COMMANDS:
+    elif command.limit:
         async def callback(interaction: discord.Interaction, query: Optional[str] = None,  # noqa: UP045
-                           limit: Optional[app_commands.Range[int, 1, 20]] = None) -> None:  # noqa: UP045
+                           limit: Optional[app_commands.Range[int, 1, MAX_LIMIT]] = None) -> None:  # noqa: UP045
             await run(interaction, query, limit)
     elif command.takes_text and required:
         async def callback(interaction: discord.Interaction, query: str) -> None:
@@ -158,9 +143,9 @@ def make_command(command: Command, services: Services, settings: DiscordSettings
 
     described: dict[str, str] = {}
     if command.takes_text:
-        described["query"] = QUERY_HELP.get(command.name, command.usage or "text")[:100]
-    if command.name in LIMITED_COMMANDS:
-        described["limit"] = "how many posts (1-20)"
+        described["query"] = command.text[:100]
+    if command.limit:
+        described["limit"] = f"how many posts (1-{MAX_LIMIT})"
     if described:
         app_commands.describe(**described)(callback)
     app_commands.guild_only()(callback)  # rooms and moderators are guild channels and roles
@@ -176,11 +161,12 @@ def make_command(command: Command, services: Services, settings: DiscordSettings
 
 
 def completer_for(command: Command, services: Services) -> Completer | None:
-    if command.name in QUERY_COMMANDS:
+    """The autocomplete the command's entry asks for, if any."""
+    if command.complete == "query":
         return _query_completer(services)
-    if command.name in SUBSCRIPTION_ID_COMMANDS:
+    if command.complete == "subscription":
         return _subscription_completer(services)
-    if command.name == "lang":
+    if command.complete == "language":
         return _language_completer()
     return None
 
@@ -275,12 +261,11 @@ def install(client: discord.Client, services: Services,
                                    error: app_commands.AppCommandError) -> None:
         log.error("slash command /%s failed", interaction.command.name if interaction.command
                   else "?", exc_info=error)
-        text = "Sorry, that command failed on our side; it has been logged."
         try:
             if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PINGS)
+                await interaction.followup.send(COMMAND_FAILED, ephemeral=True, allowed_mentions=NO_PINGS)
             else:
-                await interaction.response.send_message(text, ephemeral=True,
+                await interaction.response.send_message(COMMAND_FAILED, ephemeral=True,
                                                         allowed_mentions=NO_PINGS)
         except discord.HTTPException:
             pass  # the interaction expired; the log has it
