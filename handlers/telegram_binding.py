@@ -37,6 +37,12 @@ class ModeratorCheck:
         self._cache: TTLCache[tuple[int, int], bool] = TTLCache(
             maxsize=_CACHE_MAX, ttl=settings.admin_cache_seconds, timer=time.monotonic)
 
+    def is_operator(self, update: Update) -> bool:
+        """A person (not a chat speaking) whose user id the config lists."""
+        user, message = update.effective_user, update.effective_message
+        return (user is not None and message is not None and message.sender_chat is None
+                and user.id in self.settings.moderators)
+
     async def __call__(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
         chat = update.effective_chat
         message = update.effective_message
@@ -46,11 +52,11 @@ class ModeratorCheck:
             return True  # only a channel's admins can post in it
         if message.sender_chat is not None and message.sender_chat.id == chat.id:
             return True  # an anonymous group admin posts as the group itself
+        if self.is_operator(update):
+            return True
         user = update.effective_user
         if user is None or message.sender_chat is not None:
             return False  # a linked channel or another chat speaking: not a person we can check
-        if user.id in self.settings.moderators:
-            return True
         if chat.type == ChatType.PRIVATE:
             return False  # anyone can open a private chat: only configured ids moderate there
         key = (chat.id, user.id)
@@ -112,11 +118,8 @@ def register(application: Application, services: Services, settings: TelegramSet
         if req is None:
             return
         if req.command in COMMANDS:  # no getChatMember for unknown commands
-            user = update.effective_user
-            operator = (user is not None and message.sender_chat is None
-                        and user.id in settings.moderators)
             req = dataclasses.replace(req, is_moderator=await check(update, context),
-                                      is_operator=operator)
+                                      is_operator=check.is_operator(update))
         reply = await dispatch(req, services)
         await message.reply_html(
             reply_html(reply), link_preview_options=LinkPreviewOptions(is_disabled=True),

@@ -25,6 +25,11 @@ def _e(text: str) -> str:
     return escape(text, quote=False)
 
 
+def _a(url: str, title_html: str) -> str:
+    """A link; `title_html` is escaped already."""
+    return f'<a href="{escape(url, quote=True)}">{title_html}</a>'
+
+
 def units(text: str) -> int:
     """Length in UTF-16 code units, the unit of Telegram's limits."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
@@ -97,8 +102,8 @@ def alert_html(view: AlertView, limit: int = LIMIT) -> str:
     tail += f"\n🔔 {_e(view.subscription)} · 📰 {_e(view.source)}"
     if view.extra_sources:
         tail += f" · +{view.extra_sources} sources"
-    if view.link:
-        tail += f'\n<a href="{escape(view.link, quote=True)}">Original post</a>'
+    link = f"\n{_a(view.link, 'Original post')}" if view.link else ""
+    tail += link
     note = f"\n<i>⚠ {_e(view.note)}</i>" if view.note else ""
     edited = " <i>(edited)</i>" if view.edited else ""
 
@@ -114,9 +119,7 @@ def alert_html(view: AlertView, limit: int = LIMIT) -> str:
     if visible_units(html) > limit:  # metadata alone too long (absurd entity lists): go bare
         html = build(None, cut(view.headline, 200))
         if visible_units(html) > limit:
-            html = _e(cut(view.headline, limit - 200))
-            if view.link:
-                html += f'\n<a href="{escape(view.link, quote=True)}">Original post</a>'
+            html = _e(cut(view.headline, limit - 200)) + link
     return html
 
 
@@ -128,7 +131,7 @@ def reply_html(reply: Reply, limit: int = LIMIT) -> str:
     for n, item in enumerate(reply.items):
         title = _e(item.title)
         if item.url:
-            title = f'<a href="{escape(item.url, quote=True)}">{title}</a>'
+            title = _a(item.url, title)
         entry = f"\n• <b>{title}</b>"
         if item.meta:
             entry += f"\n<i>{_e(item.meta)}</i>"
