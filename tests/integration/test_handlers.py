@@ -1,10 +1,12 @@
 """Every chat command, platform-neutral, against the real store and engine."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.bootstrap import App
+from bot.errors import TranslationUnavailable
 from bot.model import Post, Room
 from bot.settings import parse_settings
 from handlers import COMMANDS, Request, dispatch, help_text
@@ -181,6 +183,21 @@ async def test_status_reports_parts(app):
     assert "This room: desk, language en" in reply.text and "(telegram chat -100500)" in reply.text
     elsewhere = await dispatch(req("status", chat="-100999"), app.services)
     assert "This chat (telegram chat -100999) is not a room." in elsewhere.text
+
+
+async def test_status_says_a_resting_translator_is_down_in_plain_words(tmp_path):
+    async with FakeLibreTranslate() as fake:
+        config = CONFIG.format(path=tmp_path / "s.db", url=fake.url)
+        app = App.open(parse_settings(config.replace("  retries: 0\n", "  retries: 0\n  breaker_failures: 1\n")))
+        try:
+            fake.always = "500"
+            with pytest.raises(TranslationUnavailable):
+                await app.translator.translate("Северокорейские войска", "ru", "en")
+            reply = await dispatch(req("status"), app.services)
+        finally:
+            await app.aclose()
+    [line] = [ln for ln in reply.text.splitlines() if ln.startswith("Translator libre:")]
+    assert re.fullmatch(r"Translator libre: down, retrying at \d\d:\d\d UTC", line)
 
 
 async def test_keyword_proposals_start_from_the_keywords_own_language(app):
