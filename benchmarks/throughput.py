@@ -26,7 +26,7 @@ from bot.pipeline.runner import Pipeline  # noqa: E402
 from bot.ports import chunked  # noqa: E402
 from bot.replay import read_posts  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from bot.storage.sqlite import SQLiteStore  # noqa: E402
+from bot.storage import open_store  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/telegram-ru-2024/posts.jsonl.gz"
 ENTITY_IDS = ["north_korea", "russia", "ukraine", "kursk", "zelensky", "putin", "kremlin",
@@ -75,7 +75,7 @@ def main() -> None:
           f"({analyze_s / len(posts) * 1e6:.1f} µs/post), {matched} posts matched")
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = SQLiteStore(Path(tmp) / "bench.db")
+        store = open_store(Path(tmp) / "bench.db")
         store.upsert_room(Room("room", "console", "room", None, "en"))
         for i, text in enumerate(subscriptions(args.subs)):
             store.add_subscription(Subscription(f"s{i}", "room", text))

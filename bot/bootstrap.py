@@ -22,7 +22,7 @@ from bot.ports import Platform, SourceRecord, Store
 from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
 from bot.settings import Settings
-from bot.storage.sqlite import open_store
+from bot.storage import open_store
 from handlers import Services
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class App:
     def open(cls, settings: Settings, *, store: Store | None = None,
              translator: Translator | None = None, engine: Engine | None = None) -> App:
         engine = engine or build_engine(settings)
-        store = store or open_store(settings.storage.path)
+        store = store or open_store(settings.storage)
         seed(store, settings)
         translator = translator or Translator(settings.translation, cache=store)
         app = cls(settings, engine, store, Pipeline(store, engine.analyzer), translator)

@@ -9,7 +9,7 @@ from bot.bootstrap import build_engine
 from bot.errors import BadQuery, UserError
 from bot.render import language_name, post_link, truncate
 from bot.settings import Settings
-from bot.storage.sqlite import open_store
+from bot.storage import open_store
 from handlers.finder import compile_query, find_posts
 
 
@@ -19,7 +19,7 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
         query = compile_query(text, engine.watchlist.ids, engine.topics.ids)
     except BadQuery as exc:
         raise UserError(f"query error: {exc}") from None
-    store = open_store(settings.storage.path)
+    store = open_store(settings.storage)
     try:
         hits = find_posts(store, query, limit=max(1, limit), detector=engine.detector)
     finally:

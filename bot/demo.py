@@ -21,7 +21,7 @@ from bot.bootstrap import App
 from bot.platforms.console import ConsolePlatform
 from bot.replay import read_posts
 from bot.settings import load_settings
-from bot.storage.sqlite import open_store
+from bot.storage import open_store
 
 
 def _command() -> str:
@@ -42,7 +42,7 @@ async def demo(console: Console | None = None) -> int:
     db = Path(settings.storage.path)
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)  # each demo starts from a clean store
-    app = App.open(settings, store=open_store(db))
+    app = App.open(settings, store=open_store(settings.storage))
     console.print(Rule("wirewatch demo"))
     rooms = ", ".join(f"{r.id} (alerts in {r.language})" for r in app.store.rooms())
     console.print(escape(f"Replaying bundled sample posts into {db}; rooms: {rooms}\n"))

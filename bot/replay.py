@@ -24,7 +24,7 @@ from bot.model import Post
 from bot.platforms.console import ConsolePlatform
 from bot.ports import chunked
 from bot.settings import Settings
-from bot.storage.sqlite import SQLiteStore
+from bot.storage import open_store
 
 BATCH = 500
 
@@ -68,7 +68,7 @@ def record_to_post(data: dict) -> Post:
 async def replay(settings: Settings, file: str, *, deliver: bool = False, limit: int | None = None,
                  in_memory: bool = False, console: Console | None = None) -> int:
     console = console or Console(stderr=True)
-    store = SQLiteStore(":memory:") if in_memory else None
+    store = open_store(settings.storage, in_memory=True) if in_memory else None
     app = App.open(settings, store=store)
     errors: list[str] = []
     by_room: Counter[str] = Counter()

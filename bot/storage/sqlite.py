@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.codec import alert_from_json, alert_to_json, parse_date
-from bot.errors import ConfigError
+from bot.errors import ConfigError, StorageError
 from bot.model import Alert, Analysis, Post, Room, Subscription, utcnow
 from bot.ports import (
     AuditEntry,
@@ -30,7 +29,8 @@ from bot.ports import (
     SourceRecord,
     StoredPost,
 )
-from bot.storage.migrate import migrations
+from bot.storage.faults import storage_fault
+from bot.storage.migrate import run_migrations
 from bot.text import fold
 
 log = logging.getLogger(__name__)
@@ -62,11 +62,35 @@ def _row_to_post(row: sqlite3.Row) -> StoredPost:
     )
 
 
-class SQLiteStore:
-    """The Store protocol on one SQLite file (or ':memory:' for throwaway runs)."""
+class _Result:
+    """A statement's outcome with its rows already read, so a fault while stepping through
+    them surfaces inside `_exec` (as a StorageError) and not later in a caller's loop."""
 
-    def __init__(self, path: str | Path) -> None:
+    __slots__ = ("_rows", "rowcount", "lastrowid")
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._rows = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+class SQLiteStore:
+    """The Store protocol on one SQLite file (or ':memory:' for throwaway runs).
+
+    `timeout` is how long a write waits for another process's lock before it fails with a
+    StorageError; `schema` stops the migrations at that version (tests of upgrades)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0, schema: int | None = None) -> None:
         self.path = str(path)
+        self.timeout = timeout
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             try:
@@ -75,76 +99,122 @@ class SQLiteStore:
                 raise ConfigError(f"cannot create the storage folder {parent}: {exc.strerror}") from None
         try:
             self._db = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
+                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the database {self.path}: {exc}") from None
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
         self._depth = 0
+        self._doomed: StorageError | None = None  # why the open transaction was rolled back
+        self._fts_refused: set[str] = set()
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
+            self._db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            run_migrations(self, upto=schema)
+        except (sqlite3.Error, StorageError) as exc:
             self._db.close()
+            fault = exc if isinstance(exc, StorageError) else storage_fault(exc, self.path, timeout)
+            if fault is not None and fault.transient:
+                raise fault from None
             raise ConfigError(f"{self.path} is not a usable wirewatch database: {exc}") from None
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-            current = row[0] or 0
-            for version, name, sql in migrations():
-                if version <= current:
-                    continue
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    # Another process may have applied it while we waited for the write lock.
-                    done = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
-                    if (done or 0) >= version:
-                        self._db.execute("COMMIT")
-                        continue
-                    log.info("applying migration %s", name)
-                    for statement in _split_sql(sql):
-                        self._db.execute(statement)
-                    self._db.execute("INSERT INTO schema_version VALUES (?)", (version,))
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-            )
+    def current_version(self) -> int:
+        """The newest migration applied (0 for a new file); the migration runner's view."""
+        row = self._exec("SELECT MAX(version) FROM schema_version").fetchone()
+        return row[0] or 0
 
     def schema_version(self) -> int:
-        return self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+        return self.current_version()
+
+    def execute_script(self, sql: str) -> None:
+        """Run a migration file's statements, inside the caller's transaction."""
+        for statement in _split_sql(sql):
+            self._exec(statement)
+
+    def record_version(self, version: int) -> None:
+        self._exec("INSERT INTO schema_version VALUES (?)", (version,))
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Group writes; nested use joins the outer transaction."""
+        """Group writes; nested use joins the outer transaction.
+
+        When a storage fault ends the transaction (SQLite may roll it back by itself on a
+        full disk or an I/O error), everything it held is rolled back, every later statement
+        of it raises the same StorageError, and it never commits: a caller that swallows the
+        first error cannot have the rest of its batch committed statement by statement."""
         with self._lock:
             if self._depth == 0:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._doomed = None
+                self._run("BEGIN IMMEDIATE")
             self._depth += 1
             try:
                 yield
             except BaseException:
                 self._depth -= 1
                 if self._depth == 0:
-                    self._db.execute("ROLLBACK")
+                    self._finish("ROLLBACK")
                 raise
             self._depth -= 1
             if self._depth == 0:
-                self._db.execute("COMMIT")
+                doomed, self._doomed = self._doomed, None
+                if doomed is not None:
+                    raise StorageError(str(doomed), transient=doomed.transient)
+                self._finish("COMMIT")
 
-    def _exec(self, sql: str, args: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _finish(self, verb: str) -> None:
+        """COMMIT or ROLLBACK the outer transaction, if SQLite has not ended it already."""
+        self._doomed = None
+        if not self._db.in_transaction:
+            return  # SQLite rolled it back itself: there is nothing left to end
+        try:
+            self._db.execute(verb)
+        except sqlite3.Error as exc:
+            if self._db.in_transaction:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("could not roll back after a failed %s", verb, exc_info=True)
+            if verb == "ROLLBACK":
+                log.warning("rollback failed: %s", exc)
+                return
+            fault = storage_fault(exc, self.path, self.timeout)
+            raise (fault or StorageError(f"could not commit to {self.path}: {exc}")) from exc
+
+    def _run(self, sql: str, args: Sequence[Any] = (), many: bool = False) -> _Result:
         with self._lock:
-            return self._db.execute(sql, args)
+            if self._depth and self._doomed is not None:
+                raise StorageError(str(self._doomed), transient=self._doomed.transient)
+            try:
+                if many:
+                    return _Result(self._db.executemany(sql, args))
+                return _Result(self._db.execute(sql, args))
+            except sqlite3.Error as exc:
+                fault = storage_fault(exc, self.path, self.timeout)
+                if self._depth and (fault is not None or not self._db.in_transaction):
+                    # The transaction is over (or must be): roll back all of it, and remember.
+                    if self._db.in_transaction:
+                        try:
+                            self._db.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            log.warning("rollback after a storage fault failed", exc_info=True)
+                    self._doomed = fault or StorageError(
+                        f"the transaction on {self.path} was rolled back: {exc}")
+                    log.error("storage fault, transaction rolled back: %s", self._doomed)
+                if fault is None:
+                    raise
+                raise fault from exc
+
+    def _exec(self, sql: str, args: Sequence[Any] = ()) -> _Result:
+        return self._run(sql, args)
+
+    def _execmany(self, sql: str, rows: Sequence[Sequence[Any]]) -> _Result:
+        return self._run(sql, rows, many=True)
 
     def _bump(self) -> None:
         self._exec(
@@ -197,13 +267,11 @@ class SQLiteStore:
                     )
                     self._exec("DELETE FROM mentions WHERE post_id=?", (post_id,))
             if changed and analysis.mentions:
-                with self._lock:
-                    self._db.executemany(
-                        'INSERT INTO mentions(post_id, entity_id, surface, start, "end") '
-                        "VALUES (?,?,?,?,?)",
-                        [(post_id, m.entity_id, m.surface, m.start, m.end)
-                         for m in analysis.mentions],
-                    )
+                self._execmany(
+                    'INSERT INTO mentions(post_id, entity_id, surface, start, "end") '
+                    "VALUES (?,?,?,?,?)",
+                    [(post_id, m.entity_id, m.surface, m.start, m.end) for m in analysis.mentions],
+                )
         return SaveResult(post_id=post_id, new=new, changed=changed)
 
     def set_post_language(self, post_id: int, lang: str, confidence: float) -> None:
@@ -592,8 +660,3 @@ def _split_sql(sql: str) -> list[str]:
     if "".join(buf).strip():
         statements.append("\n".join(buf))
     return statements
-
-
-def open_store(path: str | Path) -> SQLiteStore:
-    """Open the store named by the config; '~' and env vars in the path are expanded."""
-    return SQLiteStore(os.path.expandvars(os.path.expanduser(str(path))))
