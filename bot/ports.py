@@ -12,9 +12,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.model import Alert, Analysis, Post, Room, Subscription
+
+if TYPE_CHECKING:
+    from bot.pipeline.query import Query
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,11 @@ class AuditEntry:
 
 
 class Store(Protocol):
-    """Everything wirewatch persists. Implementations must be safe to share between processes."""
+    """Everything wirewatch persists. Implementations must be safe to share between processes.
+
+    Any method raises `bot.errors.StorageError` when the storage fails (disk full, locked
+    too long, a damaged file), after rolling back all of the open transaction; a transaction
+    that met one never commits, and the next one works once the cause is gone."""
 
     def transaction(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
@@ -83,8 +90,10 @@ class Store(Protocol):
     def get_post(self, key: str) -> StoredPost | None: ...
     def recent_posts(self, *, since: datetime | None = None, limit: int = 200,
                      before_id: int | None = None) -> list[StoredPost]: ...
-    def search_posts(self, fts: str | None, *, since: datetime | None = None, limit: int = 200,
-                     before_id: int | None = None) -> list[StoredPost]: ...
+    # Newest first, every post `query` may accept (a superset: each engine prefilters with its
+    # own index; the caller evaluates the query exactly). Page with before_id.
+    def search_posts(self, query: Query | None, *, since: datetime | None = None,
+                     limit: int = 200, before_id: int | None = None) -> list[StoredPost]: ...
     def count_posts(self) -> int: ...
 
     # translation cache

@@ -6,7 +6,7 @@ from bot.errors import BadQuery
 from bot.ports import StoredPost
 from bot.render import first_line, language_name, post_link, truncate
 from handlers.context import Services
-from handlers.finder import compile_query, find_posts
+from handlers.finder import Found, compile_query, find_posts
 from handlers.request import Item, Reply, Request, refuse
 
 MAX_LIMIT = 20
@@ -43,11 +43,20 @@ async def _find(req: Request, svc: Services, default: int, need_query: bool) -> 
         except BadQuery as exc:
             return refuse(f"Query error: {exc}")
     hits = find_posts(svc.store, query, limit=limit, detector=svc.pipeline.analyzer.detector)
+    note = partial_note(hits) if isinstance(hits, Found) else ""
     if not hits:
         what = f" for {text}" if text else ""
-        return Reply(f"No stored posts{what} yet.")
+        return Reply(f"No stored posts{what} yet." + note)
     head = f"{len(hits)} most recent post(s)" + (f" for {text}" if text else "")
-    return Reply(head + ":", items=tuple(post_item(sp, svc) for sp in hits))
+    return Reply(head + ":" + note, items=tuple(post_item(sp, svc) for sp in hits))
+
+
+def partial_note(found: Found) -> str:
+    """The line that says a search stopped before it had looked at every stored post."""
+    if not found.partial:
+        return ""
+    return (f"\nPartial: only the newest {found.scanned:,} candidate posts were searched in the "
+            "time allowed; add words or a source: to narrow the query.")
 
 
 async def recent(req: Request, svc: Services) -> Reply:

@@ -28,7 +28,7 @@ def storage_fault(exc: sqlite3.Error, path: str, waited: float) -> StorageError 
         return StorageError(f"{where} is locked by another process (waited {waited:g} s)")
     if primary == _IOERR or "disk i/o error" in text:
         return StorageError(f"the disk could not read or write {where} (I/O error)")
-    if primary in (_CORRUPT, _NOTADB) or "malformed" in text:
+    if primary in (_CORRUPT, _NOTADB) or "disk image is malformed" in text:
         return StorageError(
             f"{where} is damaged (database disk image is malformed): restore it from a backup, "
             "or try `sqlite3 FILE .recover`", transient=False)

@@ -21,6 +21,7 @@ from typing import Any
 from bot.codec import alert_from_json, alert_to_json, parse_date
 from bot.errors import ConfigError, StorageError
 from bot.model import Alert, Analysis, Post, Room, Subscription, utcnow
+from bot.pipeline.query import Query
 from bot.ports import (
     AuditEntry,
     Keyword,
@@ -30,7 +31,9 @@ from bot.ports import (
     StoredPost,
 )
 from bot.storage.faults import storage_fault
+from bot.storage.fts import fts_prefilter
 from bot.storage.migrate import run_migrations
+from bot.storage.sqlfilter import field_filter
 from bot.text import fold
 
 log = logging.getLogger(__name__)
@@ -285,25 +288,45 @@ class SQLiteStore:
                      before_id: int | None = None) -> list[StoredPost]:
         return self.search_posts(None, since=since, limit=limit, before_id=before_id)
 
-    def search_posts(self, fts: str | None, *, since: datetime | None = None, limit: int = 200,
-                     before_id: int | None = None) -> list[StoredPost]:
-        """Newest stored first. `fts` is an FTS5 MATCH expression (a prefilter), or None for all."""
-        where, args = [], []
-        if fts:
-            where.append("id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)")
-            args.append(fts)
+    def search_posts(self, query: Query | None, *, since: datetime | None = None,
+                     limit: int = 200, before_id: int | None = None) -> list[StoredPost]:
+        """Newest stored first: every post `query` may accept (all posts for None).
+
+        The candidates are a superset of the hits, narrowed by FTS5 for the words and by
+        plain SQL for entity, topic, source and a stored language; the caller evaluates the
+        query exactly (`handlers.finder`). Page with `before_id`, the smallest id seen."""
+        where: list[str] = []
+        args: list[Any] = []
+        if query is not None:
+            fields = field_filter(query)
+            if fields is not None:
+                where.append(fields[0])
+                args.extend(fields[1])
         if since is not None:
             where.append("date >= ?")
             args.append(since.astimezone(UTC).isoformat())
         if before_id is not None:
             where.append("id < ?")
             args.append(before_id)
+        fts = fts_prefilter(query) if query is not None else None
+        if fts is not None and fts not in self._fts_refused:
+            try:
+                return self._select_posts(
+                    ["id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)", *where],
+                    [fts, *args], limit)
+            except sqlite3.OperationalError as exc:
+                # FTS5 refuses some expressions our parser accepts; the prefilter is only an
+                # optimisation, so scan instead (the exact evaluation still decides).
+                log.warning("FTS refused the prefilter of %s (%s); scanning instead", query, exc)
+                self._fts_refused.add(fts)
+        return self._select_posts(where, args, limit)
+
+    def _select_posts(self, where: list[str], args: list[Any], limit: int) -> list[StoredPost]:
         sql = f"SELECT {_POST_COLS} FROM posts"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        return [_row_to_post(r) for r in self._exec(sql, args).fetchall()]
+        return [_row_to_post(r) for r in self._exec(sql, [*args, limit]).fetchall()]
 
     def count_posts(self) -> int:
         return self._exec("SELECT COUNT(*) FROM posts").fetchone()[0]

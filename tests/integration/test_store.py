@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.model import Alert, Analysis, Mention, Post, Room, Subscription
+from bot.pipeline.query import parse
 from bot.ports import SourceRecord
 from bot.storage.migrate import latest_version
 from bot.storage.sqlite import SQLiteStore
@@ -39,14 +40,14 @@ def test_posts_saved_searched_and_edited(store):
     assert first.new and first.changed
     again = store.save_post(post(), analysis)
     assert not again.new and not again.changed
-    assert [p.post.message_id for p in store.search_posts('"курской"')] == ["1"]
-    assert [p.id for p in store.search_posts("entities:kursk")] == [first.post_id]
-    assert store.search_posts("topics:conflict")[0].topics == ("conflict",)
+    assert [p.post.message_id for p in store.search_posts(parse('"курской"'))] == ["1"]
+    assert [p.id for p in store.search_posts(parse("entity:kursk"))] == [first.post_id]
+    assert store.search_posts(parse("topic:conflict"))[0].topics == ("conflict",)
     edited = store.save_post(post(text="Обновлено: войска в Курске", edited=True), Analysis())
     assert edited.changed and not edited.new
-    assert store.search_posts('"курской"') == []
+    assert store.search_posts(parse('"курской"')) == []
     assert store.get_post(post().key).post.text.startswith("Обновлено")
-    assert store.search_posts("entities:kursk") == []
+    assert store.search_posts(parse("entity:kursk")) == []
 
 
 def test_recent_posts_newest_first_and_since(store):
