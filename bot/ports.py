@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.model import Alert, Analysis, Post, Room, Subscription
+from bot.model import Alert, Analysis, Mention, Post, Room, Subscription
 
 if TYPE_CHECKING:
     from bot.pipeline.query import Query
@@ -83,11 +83,13 @@ class Store(Protocol):
     def transaction(self) -> AbstractContextManager[None]: ...
     def close(self) -> None: ...
     def revision(self) -> int: ...  # bumps on every change to rooms, subscriptions, keywords, sources
+    def schema_version(self) -> int: ...  # the newest migration applied (bot.storage.migrate)
 
     # posts and search
     def save_post(self, post: Post, analysis: Analysis) -> SaveResult: ...
     def set_post_language(self, post_id: int, lang: str, confidence: float) -> None: ...
     def get_post(self, key: str) -> StoredPost | None: ...
+    def post_mentions(self, post_id: int) -> list[Mention]: ...  # in text order
     def recent_posts(self, *, since: datetime | None = None, limit: int = 200,
                      before_id: int | None = None) -> list[StoredPost]: ...
     # Newest first, every post `query` may accept (a superset: each engine prefilters with its

@@ -20,7 +20,7 @@ from typing import Any
 
 from bot.codec import alert_from_json, alert_to_json, parse_date
 from bot.errors import ConfigError, StorageError
-from bot.model import Alert, Analysis, Post, Room, Subscription, utcnow
+from bot.model import Alert, Analysis, Mention, Post, Room, Subscription, utcnow
 from bot.pipeline.query import Query
 from bot.ports import (
     AuditEntry,
@@ -283,6 +283,11 @@ class SQLiteStore:
     def get_post(self, key: str) -> StoredPost | None:
         row = self._exec(f"SELECT {_POST_COLS} FROM posts WHERE key=?", (key,)).fetchone()
         return _row_to_post(row) if row else None
+
+    def post_mentions(self, post_id: int) -> list[Mention]:
+        rows = self._exec('SELECT entity_id, surface, start, "end" FROM mentions WHERE post_id=? '
+                          'ORDER BY start, "end", entity_id', (post_id,)).fetchall()
+        return [Mention(r[0], r[1], r[2], r[3]) for r in rows]
 
     def recent_posts(self, *, since: datetime | None = None, limit: int = 200,
                      before_id: int | None = None) -> list[StoredPost]:
