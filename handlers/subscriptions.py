@@ -47,6 +47,8 @@ async def subscribe(req: Request, svc: Services) -> Reply:
             f"24 hours would have matched.")
     if count > 50:
         text += " That is a lot: consider narrowing the query."
+    if getattr(count, "partial", False):  # the search ran out of time: at least that many
+        text += f" (Partial: only the newest {count.scanned:,} candidate posts were counted.)"
     return Reply(text, items=tuple(post_item(sp, svc) for sp in newest))
 
 

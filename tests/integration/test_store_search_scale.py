@@ -118,3 +118,29 @@ async def test_search_reply_says_partial(big, monkeypatch):
         assert "Partial: only the newest 500" in await ask("recent", "NOT entity:kursk AND NOT bulletin")
     finally:
         await app.translator.aclose()
+
+
+async def test_the_subscribe_dry_run_says_when_its_count_is_partial(tmp_path, monkeypatch):
+    from bot.model import Room
+
+    app = App.open(Settings(), store=SQLiteStore(tmp_path / "dry.db"))
+    app.store.upsert_room(Room("desk", "telegram", "-100500", None, "en"))
+    now = datetime.now(UTC)
+    with app.store.transaction():
+        for i in range(1_200):
+            app.store.save_post(Post("gur", "telegram", "-1", str(i), f"сводка {i}",
+                                     date=now - timedelta(minutes=i)), Analysis(lang="ru"))
+
+    async def subscribe(query):
+        request = Request(command="subscribe", args=query, platform="telegram", chat="-100500",
+                          user_id="7", user_name="t", is_moderator=True)
+        return (await dispatch(request, app.services)).text
+
+    try:
+        assert "1200 stored post(s)" in await subscribe("NOT kursk") and "Partial" not in \
+            await subscribe("NOT troops")
+        monkeypatch.setattr(finder, "SEARCH_BUDGET", 0.0)
+        text = await subscribe("NOT війська")
+        assert "Partial: only the newest 500" in text and "500 stored post(s)" in text
+    finally:
+        await app.aclose()
