@@ -65,6 +65,15 @@ def fts_prefilter(query: Query) -> str | None:
     return expression
 
 
+def fts_node(node: Node) -> str | None:
+    """An FTS5 MATCH expression every post `node` accepts satisfies, or None (for the SQL
+    conditions of `bot.storage.sqlfilter`, which use it for the words of an OR with fields)."""
+    expression = _node(node)
+    if expression is None or _depth(expression) > MAX_DEPTH:
+        return None
+    return expression
+
+
 def _depth(expression: str) -> int:
     deepest = level = 0
     quoted = False

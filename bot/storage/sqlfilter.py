@@ -1,7 +1,8 @@
 """This module contains the translation of a parsed query's fields into SQL conditions.
 
 `entity:`, `topic:`, `source:` and a stored `lang` are columns of `posts`, so SQL can decide
-them exactly; words are left to the FTS5 prefilter (`bot.storage.fts`). For every node two
+them exactly; words can only be narrowed, by the FTS5 index (`bot.storage.fts`), which the
+caller may pass in as `words` so that `kursk OR lang:uk` is narrowed too. For every node two
 conditions are built: a *necessary* one (every post the node accepts satisfies it) and a
 *sufficient* one (every post satisfying it is accepted). NOT swaps them, which is why both are
 needed: `NOT entity:kursk` is exact in SQL, `NOT kursk` can only scan. A post whose language
@@ -13,9 +14,11 @@ rejects (the query is evaluated exactly afterwards) but never drops one it accep
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from bot.pipeline.query import And, Field, Near, Node, Not, Or, Query, Words
+from bot.pipeline.query import And, Field, Near, Node, Not, Or, Query
+from bot.pipeline.query import Words as WordsNode
 
 # (sql, args); None stands for TRUE in a necessary condition and FALSE in a sufficient one.
 Cond = tuple[str, list[Any]] | None
@@ -53,20 +56,24 @@ def _negate(cond: Cond) -> Cond:
     return None if cond is None else (f"NOT {cond[0]}", cond[1])
 
 
-def _node(node: Node, depth: int) -> tuple[Cond, Cond]:
+WordsHook = Callable[[Node], Cond]  # a necessary condition for a Words or Near node
+
+
+def _node(node: Node, depth: int, words: WordsHook | None) -> tuple[Cond, Cond]:
     """(necessary, sufficient) for one node."""
     if depth > MAX_DEPTH:
         return None, None
     if isinstance(node, Field):
         return _field(node)
-    if isinstance(node, Words | Near):
-        return None, None  # words: FTS prefilters them, the exact check decides
+    if isinstance(node, WordsNode | Near):
+        # Words are never decided here (the index only narrows), so no sufficient condition.
+        return (words(node) if words is not None else None), None
     if isinstance(node, Not):
-        nec, suf = _node(node.child, depth + 1)
+        nec, suf = _node(node.child, depth + 1, words)
         # NOT of FALSE is TRUE: a missing sufficient condition leaves NOT without a filter.
         return _negate(suf), (None if nec is None else _negate(nec))
     if isinstance(node, And | Or):
-        pairs = [_node(c, depth + 1) for c in node.children]
+        pairs = [_node(c, depth + 1, words) for c in node.children]
         necs, sufs = [p[0] for p in pairs], [p[1] for p in pairs]
         if isinstance(node, And):
             return _join(necs, "AND", True), _join(sufs, "AND", False)
@@ -74,7 +81,10 @@ def _node(node: Node, depth: int) -> tuple[Cond, Cond]:
     return None, None
 
 
-def field_filter(query: Query) -> tuple[str, list[Any]] | None:
-    """A SQL condition on `posts` every hit of `query` satisfies, or None when there is none."""
-    return _node(query.root, 0)[0]
+def field_filter(query: Query, words: WordsHook | None = None) -> tuple[str, list[Any]] | None:
+    """A SQL condition on `posts` every hit of `query` satisfies, or None when there is none.
+
+    Without `words`, words count as unknown (TRUE); with it, each word node contributes the
+    condition it returns."""
+    return _node(query.root, 0, words)[0]
 

@@ -21,7 +21,7 @@ from typing import Any
 from bot.codec import alert_from_json, alert_to_json, parse_date
 from bot.errors import ConfigError, StorageError
 from bot.model import Alert, Analysis, Mention, Post, Room, Subscription, utcnow
-from bot.pipeline.query import Query
+from bot.pipeline.query import Node, Query
 from bot.ports import (
     AuditEntry,
     Keyword,
@@ -31,7 +31,7 @@ from bot.ports import (
     StoredPost,
 )
 from bot.storage.faults import storage_fault
-from bot.storage.fts import fts_prefilter
+from bot.storage.fts import fts_node, fts_prefilter
 from bot.storage.migrate import run_migrations
 from bot.storage.sqlfilter import field_filter
 from bot.text import fold
@@ -47,6 +47,14 @@ _POST_COLS = (
 def search_text(text: str) -> str:
     """What the FTS index sees: our folded words, so search folds like matching does."""
     return " ".join(fold(text).words())
+
+
+_MATCH = "id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)"
+
+
+def _match_words(node: Node) -> tuple[str, list[Any]] | None:
+    expression = fts_node(node)
+    return None if expression is None else (_MATCH, [expression])
 
 
 def _now() -> str:
@@ -81,6 +89,9 @@ class _Result:
 
     def fetchall(self) -> list[Any]:
         return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
 
 
 class SQLiteStore:
@@ -302,28 +313,34 @@ class SQLiteStore:
         query exactly (`handlers.finder`). Page with `before_id`, the smallest id seen."""
         where: list[str] = []
         args: list[Any] = []
-        if query is not None:
-            fields = field_filter(query)
-            if fields is not None:
-                where.append(fields[0])
-                args.extend(fields[1])
         if since is not None:
             where.append("date >= ?")
             args.append(since.astimezone(UTC).isoformat())
         if before_id is not None:
             where.append("id < ?")
             args.append(before_id)
-        fts = fts_prefilter(query) if query is not None else None
-        if fts is not None and fts not in self._fts_refused:
+        if query is None:
+            return self._select_posts(where, args, limit)
+        key = str(query)
+        if key not in self._fts_refused:
+            fts = fts_prefilter(query)
+            # The whole query as one MATCH when it has one; otherwise the fields in SQL with
+            # a MATCH per group of words, so that `kursk OR lang:uk` is narrowed as well.
+            index = [(_MATCH, [fts])] if fts is not None else []
+            fields = field_filter(query, words=None if fts is not None else _match_words)
+            conds = index + ([fields] if fields is not None else [])
             try:
-                return self._select_posts(
-                    ["id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH ?)", *where],
-                    [fts, *args], limit)
+                return self._select_posts([*where, *(c for c, _ in conds)],
+                                          [*args, *(a for _, cargs in conds for a in cargs)], limit)
             except sqlite3.OperationalError as exc:
-                # FTS5 refuses some expressions our parser accepts; the prefilter is only an
+                # FTS5 refuses some expressions our parser accepts; the index is only an
                 # optimisation, so scan instead (the exact evaluation still decides).
                 log.warning("FTS refused the prefilter of %s (%s); scanning instead", query, exc)
-                self._fts_refused.add(fts)
+                self._fts_refused.add(key)
+        fields = field_filter(query)
+        if fields is not None:
+            where.append(fields[0])
+            args = [*args, *fields[1]]
         return self._select_posts(where, args, limit)
 
     def _select_posts(self, where: list[str], args: list[Any], limit: int) -> list[StoredPost]:

@@ -174,6 +174,7 @@ def test_search_candidates_hold_every_hit_and_the_exact_search_finds_them(corpus
 @pytest.mark.parametrize(("text", "most"), [
     ("entity:kursk", 2), ("source:kyiv", 2), ("lang:de", 2), ('"war news"', 1),
     ("NOT entity:kursk", 4), ("source:gur AND NOT topic:conflict", 2),
+    ("войска OR lang:de", 4), ("entity:kursk OR rubles", 2),
 ])
 def test_search_is_narrowed_by_the_engine(corpus, text, most):
     """Fields and words are filtered by the engine, not by scanning every post in Python

@@ -59,6 +59,7 @@ def everything(store):
 @pytest.mark.parametrize("text", [
     "source:rare", "lang:de", "NOT entity:kursk", "NOT bulletin", "lang:de OR source:rare",
     "entity:kursk AND NOT lang:en", "source:rare AND NOT lang:de", "NOT (lang:en OR source:bulk1)",
+    "nordkoreanische OR lang:ru", "(weather NEAR/2 traffic) AND source:rare",
 ])
 def test_unprefilterable_queries_return_every_match(big, text):
     store, detector = big
@@ -78,6 +79,8 @@ def test_the_store_narrows_fields_in_sql(big):
     german = store.search_posts(parse("lang:de"), limit=10 * N)
     assert {sp.lang for sp in german} <= {"de", None}  # unknown ones are candidates, to detect
     assert len(german) < OLD
+    either = store.search_posts(parse("nordkoreanische OR lang:de"), limit=10 * N)
+    assert len(either) < OLD  # an OR of words and a field is narrowed too, not scanned
 
 
 def test_unknown_languages_are_detected_and_kept(big):
