@@ -3,6 +3,12 @@
 One connection in WAL mode, guarded by a lock because the translator's worker threads write
 the translation cache. Several processes may open the same file: claims on the outbox are
 single UPDATE statements, so two workers never send the same alert.
+
+Every statement goes through `_run`: a fault of the file or the disk (full, locked longer
+than `timeout`, I/O, damaged) becomes a StorageError, and inside a transaction it rolls the
+whole transaction back and dooms it, so nothing of a failed batch is ever committed. Search
+narrows candidates with FTS5 (`fts.py`) and plain SQL (`sqlfilter.py`); the migrations are
+run by the engine-neutral `migrate.run_migrations` through four small methods here.
 """
 
 from __future__ import annotations
