@@ -1,15 +1,22 @@
-"""This module contains `wirewatch analyze`: JSON lines in, one analysis per line out."""
+"""This module contains `wirewatch analyze`: JSON lines in, one analysis per line out.
+
+Input is read as bytes and each line decoded and parsed alone: a line that is not UTF-8,
+not JSON or nested too deeply gets an `error` object and the stream goes on.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, Any
 
-from bot.bootstrap import build_engine
+from bot.bootstrap import Engine, build_engine
 from bot.errors import BadQuery
 from bot.model import Post
 from bot.pipeline.query import parse
+from bot.postfile import json_reason
 from bot.settings import Settings
+from bot.terminal import json_line, safe
 from bot.text import sanitize
 
 MAX_TEXT = 100_000
@@ -24,33 +31,69 @@ def analyze_lines(settings: Settings, stdin: IO[str], stdout: IO[str], stderr: I
             try:
                 engine.analyzer.subscriptions.add(f"{room.id}/{sub.id}", parse(sub.query, known_entities=known))
             except BadQuery as exc:
-                print(f"warning: {room.id}/{sub.id} skipped: {exc}", file=stderr)
+                print(safe(f"warning: {room.id}/{sub.id} skipped: {exc}"), file=stderr)
     bad = 0
-    for lineno, line in enumerate(stdin, 1):
-        if not line.strip():
-            continue
+    for lineno, raw in enumerate(_byte_lines(stdin), 1):
         try:
-            item = json.loads(line)
-            if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-                raise ValueError('expected an object with a string "text"')
-        except ValueError as exc:
+            item = _parse(raw)
+            if item is None:
+                continue
+            line = json_line(_analysis(engine, item, lineno))
+        except (ValueError, RecursionError) as exc:
+            # RecursionError: an "id" nested nearly as deep as the parser allows cannot be
+            # written back out.
+            reason = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
             bad += 1
-            print(f"line {lineno}: {exc}", file=stderr)
-            stdout.write(json.dumps({"line": lineno, "error": str(exc)}) + "\n")
+            print(safe(f"line {lineno}: {reason}"), file=stderr)
+            stdout.write(json_line({"line": lineno, "error": reason}) + "\n")
             continue
-        text = sanitize(item["text"][:MAX_TEXT])  # as the pipeline would see it
-        post = Post(source_id=str(item.get("source", "stdin")), platform="stdin", chat="stdin",
-                    message_id=str(item.get("id", lineno)), text=text)
-        analysis, matches = engine.analyzer.analyze(post, detect=True)
-        out = {
-            "id": item.get("id"),
-            "lang": analysis.lang,
-            "lang_confidence": round(analysis.lang_confidence, 3),
-            "entities": [{"id": m.entity_id, "surface": m.surface, "start": m.start, "end": m.end}
-                         for m in analysis.mentions],
-            "topics": list(analysis.topics),
-            "matches": list(matches),
-        }
-        stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+        stdout.write(line + "\n")
         stdout.flush()
     return 1 if bad else 0
+
+
+def _analysis(engine: Engine, item: dict[str, Any], lineno: int) -> dict[str, Any]:
+    text = sanitize(item["text"][:MAX_TEXT])  # as the pipeline would see it
+    post = Post(source_id=str(item.get("source", "stdin")), platform="stdin", chat="stdin",
+                message_id=str(item.get("id", lineno)), text=text)
+    analysis, matches = engine.analyzer.analyze(post, detect=True)
+    return {
+        "id": item.get("id"),
+        "lang": analysis.lang,
+        "lang_confidence": round(analysis.lang_confidence, 3),
+        "entities": [{"id": m.entity_id, "surface": m.surface, "start": m.start, "end": m.end}
+                     for m in analysis.mentions],
+        "topics": list(analysis.topics),
+        "matches": list(matches),
+    }
+
+
+def _byte_lines(stdin: IO[str]) -> Iterator[bytes]:
+    """The raw lines of stdin: decoding them one by one keeps one bad byte to its line."""
+    buffer = getattr(stdin, "buffer", None)
+    if buffer is not None:
+        yield from buffer
+    else:  # a text stream without bytes beneath (tests, embedding)
+        for line in stdin:
+            yield line.encode("utf-8", "surrogatepass")
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
+    """The object on one line (None for a blank line); ValueError says plainly why not."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                         f"{exc.start + 1})") from None
+    if not line.strip():
+        return None
+    line = line.rstrip()
+    try:
+        item = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise ValueError(json_reason(exc, line)) from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+        raise ValueError('expected an object with a string "text"')
+    return item

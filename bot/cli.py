@@ -8,9 +8,11 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from typing import IO
 
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings, load_settings
+from bot.terminal import SafeFormatter, safe
 
 EXIT_CONFIG = 2
 log = logging.getLogger("wirewatch")
@@ -45,14 +47,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from bot.cli_search import search
 
-    return search(_settings(args.config), args.query, args.limit, args.json, sys.stdout)
+    return search(_settings(args.config), args.query, args.limit, args.json, sys.stdout,
+                  configured=args.config is not None)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from bot.replay import replay
 
     return asyncio.run(replay(_settings(args.config), args.file, deliver=args.deliver,
-                              limit=args.limit, in_memory=args.config is None))
+                              limit=args.limit, in_memory=args.config is None,
+                              errors_file=args.errors))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -67,8 +71,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run(load_settings(args.config)))
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
+
+
+DASH_HINT = ("a query that starts with '-' (NOT) must follow '--', as in: "
+             "wirewatch search -- '-word'")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose messages are terminal-safe (they quote what was typed)."""
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        super()._print_message(safe(message), file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wirewatch",
         description="Multilingual media monitoring for Telegram and Discord newsrooms.",
     )
@@ -86,18 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="config (default: the bundled demo config)")
     p.set_defaults(func=cmd_analyze)
 
-    p = sub.add_parser("search", help="search stored posts with the query language")
-    p.add_argument("query")
+    p = sub.add_parser("search", help="search stored posts with the query language",
+                       epilog=DASH_HINT)
+    p.add_argument("query", nargs="?", help="the query (after '--' if it starts with '-')")
     p.add_argument("--config", help="config naming the store (default: the demo store)")
-    p.add_argument("--limit", type=int, default=10)
+    p.add_argument("--limit", type=_positive, default=10, help="at most N hits (default 10)")
     p.add_argument("--json", action="store_true", help="one JSON object per hit")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("replay", help="run a JSONL(.gz) file of posts through the pipeline")
-    p.add_argument("file")
+    p.add_argument("file", help="JSON lines, plain or gzipped; '-' reads stdin")
     p.add_argument("--config", help="config (default: bundled demo rooms, in-memory store)")
-    p.add_argument("--deliver", action="store_true", help="also deliver the alerts")
-    p.add_argument("--limit", type=int, default=None, help="stop after N posts")
+    p.add_argument("--deliver", action="store_true",
+                   help="also deliver the alerts (without it, matches are counted, not queued)")
+    p.add_argument("--limit", type=_positive, default=None, help="stop after N posts")
+    p.add_argument("--errors", metavar="FILE", help="write every skipped line's reason to FILE")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("check-config", help="validate a config file; exit 2 on problems")
@@ -106,26 +134,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The arguments; `search -x` takes "-x" as the query (argparse would take an option)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "search" and args.query is None and len(extra) == 1 \
+            and extra[0].startswith("-") and not extra[0].startswith("--"):
+        args.query, extra = extra[0], []
+    if extra:
+        hint = f"\n  hint: {DASH_HINT}" if args.command == "search" else ""
+        parser.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
+    if args.command == "search" and args.query is None:
+        parser.error(f"search needs a query\n  hint: {DASH_HINT}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     quiet = args.command in ("demo", "analyze", "search", "replay")  # their output is the point
+    handler = logging.StreamHandler(sys.stderr)
+    # Log lines quote posts, names and remote errors: they must not drive the terminal either.
+    handler.setFormatter(SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.ERROR if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        handlers=[handler],
     )
     for noisy in ("httpx", "httpcore", "discord", "telegram", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {safe(exc)}", file=sys.stderr)
         if len(exc.problems) > 1 or exc.problems[0] != str(exc):
             for problem in exc.problems:
-                print(f"  - {problem}", file=sys.stderr)
+                print(f"  - {safe(problem)}", file=sys.stderr)
         return EXIT_CONFIG
     except WirewatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {safe(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

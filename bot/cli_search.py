@@ -1,39 +1,72 @@
-"""This module contains `wirewatch search`: the /search command from the terminal."""
+"""This module contains `wirewatch search`: the /search command from the terminal.
+
+Everything it prints comes from stored posts, so every field passes `bot.terminal` first.
+It only reads: a missing store is an error, not a new empty file in the current folder.
+"""
 
 from __future__ import annotations
 
-import json
+import os
+from pathlib import Path
 from typing import IO
 
 from bot.bootstrap import build_engine
 from bot.errors import BadQuery, UserError
+from bot.ports import StoredPost
 from bot.render import language_name, post_link, truncate
 from bot.settings import Settings
 from bot.storage import open_store
+from bot.terminal import json_line, safe, safe_line
 from handlers.finder import compile_query, find_posts
 
 
-def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str]) -> int:
+def store_path(settings: Settings) -> str:
+    """The store's file as open_store will see it ('~' and env vars expanded)."""
+    return os.path.expandvars(os.path.expanduser(settings.storage.path))
+
+
+def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str], *,
+           configured: bool = True) -> int:
+    if limit < 1:
+        raise UserError(f"--limit must be at least 1 (got {limit})")
     engine = build_engine(settings)
     try:
         query = compile_query(text, engine.watchlist.ids, engine.topics.ids)
     except BadQuery as exc:
         raise UserError(f"query error: {exc}") from None
+    path = store_path(settings)
+    if path != ":memory:" and not Path(path).is_file():
+        how = ("replay or run with that config first" if configured else
+               "run `wirewatch demo` first or pass --config")
+        raise UserError(f"no store at {path}; {how}")
     store = open_store(settings.storage)
     try:
-        hits = find_posts(store, query, limit=max(1, limit), detector=engine.detector)
+        hits = find_posts(store, query, limit=limit, detector=engine.detector)
+        names = {s.id: s.name for s in store.sources() if s.name}
     finally:
         store.close()
     for sp in hits:
+        # Most posts are stored without a language (nothing needed it): detect it to show it.
+        lang = sp.lang or engine.detector.detect(sp.post.text).lang
+        source = source_name(sp, names)
         if as_json:
-            out.write(json.dumps({
-                "id": sp.post.key, "source": sp.post.source_id, "date": sp.post.date.isoformat(),
-                "lang": sp.lang, "url": post_link(sp.post), "text": sp.post.text,
-            }, ensure_ascii=False) + "\n")
+            out.write(json_line({
+                "id": sp.post.key, "source": sp.post.source_id, "source_name": source,
+                "date": sp.post.date.isoformat(), "lang": lang, "url": post_link(sp.post),
+                "text": sp.post.text,
+            }) + "\n")
         else:
-            out.write(f"{sp.post.date:%Y-%m-%d %H:%M} {sp.post.source_id} "
-                      f"[{language_name(sp.lang)}] {post_link(sp.post) or ''}\n"
-                      f"  {truncate(' '.join(sp.post.text.split()), 200)}\n")
+            link = post_link(sp.post)
+            out.write(safe_line(f"{sp.post.date:%Y-%m-%d %H:%M} {source} "
+                                f"[{language_name(lang)}]" + (f" {link}" if link else "")) + "\n"
+                      + "  " + safe_line(truncate(" ".join(safe(sp.post.text).split()), 200))
+                      + "\n")
     if not hits and not as_json:
         out.write("no stored posts match\n")
     return 0
+
+
+def source_name(sp: StoredPost, names: dict[str, str]) -> str:
+    """What a reader calls the source: its configured name, else the channel title or author
+    the post carries, else its id."""
+    return names.get(sp.post.source_id) or sp.post.author or sp.post.source_id

@@ -38,6 +38,7 @@ class Outcome:
     matches: tuple[MatchKey, ...]
     alert_ids: tuple[int, ...] = ()
     post_id: int | None = None
+    rooms: tuple[str, ...] = ()  # rooms alerted (or that would be, when not enqueued)
 
 
 def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
@@ -135,12 +136,15 @@ class Pipeline:
         if self.store.revision() != self._revision:
             self.reload()
 
-    def process(self, post: Post) -> Outcome:
+    def process(self, post: Post, *, enqueue: bool = True) -> Outcome:
         """Analyse a post, store it, and enqueue at most one alert per room for it.
 
         An edit updates the stored text and the alerts already made for the post (sent ones
         are edited in place by the relay); if the edited text newly matches a room, that room
-        gets its alert then (once: alerts are unique per post and room)."""
+        gets its alert then (once: alerts are unique per post and room).
+
+        With `enqueue=False` (a replay of history) the post is stored and its matches
+        reported in `Outcome.rooms`, but nothing is queued: no relay will ever send it."""
         text = sanitize(post.text)
         if text != post.text:
             post = dataclasses.replace(post, text=text)
@@ -150,14 +154,18 @@ class Pipeline:
             saved = self.store.save_post(post, analysis)
             if saved.changed and not saved.new:
                 self.store.update_alerts_for_edit(post, analysis)
-            alert_ids = []
+            alert_ids, rooms = [], []
             if matches and saved.changed:
                 seen_rooms: set[str] = set()
                 for room_id, sub_id in matches:
                     if room_id in seen_rooms:
                         continue
                     seen_rooms.add(room_id)
+                    if not enqueue:
+                        rooms.append(room_id)
+                        continue
                     alert_id = self.store.enqueue_alert(Alert(post, room_id, sub_id, analysis))
                     if alert_id is not None:
                         alert_ids.append(alert_id)
-        return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id)
+                        rooms.append(room_id)
+        return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id, tuple(rooms))

@@ -7,14 +7,14 @@ alert passes through the same outbox and relay as on Telegram or Discord.
 from __future__ import annotations
 
 import itertools
-import re
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
 from bot.model import Alert, Room
-from bot.render import AlertView, Renderer
+from bot.render import AlertView, Renderer, truncate
+from bot.terminal import safe, safe_line
 
 _TOPIC_STYLE = {"conflict": "red", "nk_troops": "magenta"}
 
@@ -44,7 +44,7 @@ class ConsolePlatform:
         view = self.renderer.view(alert)
         what = "translation arrived for" if view.translation else "post edited, updated"
         body = Text(f"{what} alert #{ref}: ", style="dim")
-        body.append(_clean(view.translation or view.original), style="bold")
+        body.append(safe(view.translation or view.original), style="bold")
         self.console.print(body)
 
     def panel(self, room: Room, alert: Alert, view: AlertView) -> Panel:
@@ -56,7 +56,7 @@ class ConsolePlatform:
         spans = [(m.start, m.end) for m in alert.analysis.mentions]
         body.append(_highlight(view.original, spans))
         if view.note:
-            body.append(f"\n\n⚠ {_clean(view.note)}", style="yellow")
+            body.append(f"\n\n⚠ {safe(view.note)}", style="yellow")
         body.append("\n\n")
         meta = [
             ("room", f"{room.id} ({room.language})"),
@@ -72,28 +72,22 @@ class ConsolePlatform:
         for i, (key, value) in enumerate(meta):
             body.append(f"{key:>9}: ", style="dim")
             # Source names (a forward's origin title) and the rest come from outside too.
-            body.append(_clean(value), style="bold cyan" if key == "entities" else "")
+            body.append(safe_line(value), style="bold cyan" if key == "entities" else "")
             if i < len(meta) - 1:
                 body.append("\n")
         style = next((_TOPIC_STYLE[t] for t in view.topics if t in _TOPIC_STYLE), "blue")
-        title = Text(_clean(view.headline[:80]), style="bold")
+        # The body starts with the headline: the title says where the alert comes from and
+        # goes, short enough to leave the border's corner and the date visible.
+        to = f" → {room.id}" + (" (edited)" if view.edited else "")
+        room_for_source = max(10, min(self.console.width - 30, 72) - len(to))
+        title = Text(safe_line(truncate(view.source, room_for_source) + to), style="bold")
         return Panel(body, title=title, title_align="left", border_style=style,
                      subtitle=view.date.strftime("%Y-%m-%d %H:%M UTC"), subtitle_align="right")
 
 
-# C0 (but tab and newline), DEL and C1 controls: ESC/CSI/OSC sequences could clear the screen,
-# retitle the terminal or fake output. One character for one, so entity spans stay in place.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _clean(text: str) -> str:
-    """`text` with terminal control characters replaced by spaces."""
-    return _CONTROL_RE.sub(" ", text)
-
-
 def _highlight(text: str, spans: list[tuple[int, int]]) -> Text:
-    """Plain text (terminal control characters removed) with entity spans highlighted."""
-    out = Text(_clean(text))
+    """Plain text (terminal controls and bidi overrides removed) with entity spans highlighted."""
+    out = Text(safe(text))
     for start, end in spans:
         out.stylize("bold yellow", start, end)
     return out

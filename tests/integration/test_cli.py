@@ -35,7 +35,7 @@ def test_demo_end_to_end(capsys, tmp_path):
     assert main(["search", "entity:kursk AND lang:de", "--json"]) == 0
     hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [h["source"] for h in hits] == ["tagesschau"]
-    assert set(hits[0]) == {"id", "source", "date", "lang", "url", "text"}
+    assert set(hits[0]) == {"id", "source", "source_name", "date", "lang", "url", "text"}
 
 
 def test_analyze_reports_entities_topics_matches(capsys, monkeypatch):
@@ -100,7 +100,7 @@ def test_replay_of_shared_format(capsys, tmp_path):
     with gzip.open(path, "wt", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    assert main(["replay", str(path)]) == 0
+    assert main(["replay", str(path)]) == 1  # a line was skipped
     out = capsys.readouterr().out
     assert "2 posts" in out and "1 alerts" in out and "1 bad lines" in out
     assert "newsroom" in out and "north_korea" in out and "posts/s" in out
@@ -125,9 +125,13 @@ def test_replay_counts_broken_records_as_bad_lines(capsys, tmp_path):
          "channel": "ok", "text": "Северокорейские войска в Курской области"},
     ]
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
-    assert main(["replay", str(path)]) == 0
-    out = capsys.readouterr().out
-    assert "1 posts" in out and "2 bad lines" in out
+    assert main(["replay", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "1 posts" in captured.out and "2 bad lines" in captured.out
+    # plain reasons, not Python exception names
+    assert "line 1: 'date' is not a date" in captured.err
+    assert "line 2: 'channel' must be text" in captured.err
+    assert "Error" not in captured.err
 
 
 def test_a_file_that_is_not_a_database_is_a_clear_error(capsys, tmp_path):
