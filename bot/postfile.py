@@ -12,6 +12,7 @@ naming the last good line.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import sys
 import zlib
@@ -51,6 +52,8 @@ def open_post_file(path: str | Path) -> tuple[IO[bytes], str]:
         raw: Any = sys.stdin.buffer if str(path) == "-" else open(path, "rb")
     except OSError as exc:
         raise WirewatchError(f"cannot read {name}: {exc.strerror}") from None
+    if not hasattr(raw, "peek"):  # a stdin replaced by a plain byte stream
+        raw = io.BufferedReader(raw)
     try:
         head = raw.peek(2)[:2]
     except OSError as exc:
