@@ -138,8 +138,9 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
                  in_memory: bool = False, errors_file: str | None = None,
                  console: Console | None = None, out: Console | None = None) -> int:
     """Replay `file` (`-` is stdin); returns the exit code (see `exit_code`)."""
-    console = console or Console(stderr=True, highlight=False)
-    out = out or Console(highlight=False)
+    # Messages are not wrapped: they name paths and lines that must stay whole to be found.
+    console = console or Console(stderr=True, highlight=False, soft_wrap=True)
+    out = out or Console(highlight=False, soft_wrap=True)
     if limit is not None and limit <= 0:
         raise WirewatchError(f"--limit must be at least 1 (got {limit})")
     handle, name = open_post_file(file)  # before the store: a wrong path changes nothing
