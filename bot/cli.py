@@ -32,8 +32,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(f"{args.path}: {len(problems)} problem(s)", problems)
     subs = sum(len(r.subscriptions) for r in settings.rooms)
-    print(f"{args.path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
-          f"{subs} subscriptions)")
+    print(safe(f"{args.path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
+          f"{subs} subscriptions)"))
     return 0
 
 

@@ -193,14 +193,18 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
                     and signals.received is None:
                 await app.relay.drain()
         finally:
-            await app.aclose()
+            try:
+                await app.aclose()
+            except (StorageError, sqlite3.Error) as exc:  # the failure was reported already
+                log.debug("closing the store failed: %s", exc)
     _summary(out, console, tally, report, elapsed, deliver=deliver, in_memory=in_memory,
              errors_file=errors_file)
+    stored = (f"{tally.posts} posts, input lines 1–{tally.last_line}" if tally.posts else
+              "no posts")
     if storage_error is not None:
         console.print(plain(
             f"error: the store failed: {storage_error}\n"
-            f"  stored: {tally.posts} posts, input lines 1–{tally.last_line}"
-            f" (committed, safe)\n"
+            f"  stored: {stored} (committed, safe)\n"
             f"  not stored: the {unstored} posts read after line {tally.last_line}"
             f" and everything after them\n"
             f"  Fix the cause and replay the file again: posts already stored are "
@@ -208,9 +212,9 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
     if signals.received is not None:
         what = signal.Signals(signals.received).name
         console.print(plain(
-            f"interrupted ({what}): {tally.posts} posts stored (input lines 1–{tally.last_line}); "
-            f"nothing after line {tally.last_line} of {name} was stored. Replaying the file "
-            f"again is safe: posts already stored are recognised.", style="yellow"))
+            f"interrupted ({what}): stored {stored}; nothing after line {tally.last_line} of "
+            f"{name} was stored. Replaying the file again is safe: posts already stored are "
+            f"recognised.", style="yellow"))
         return 128 + signals.received
     if storage_error is not None:
         return EXIT_STORAGE

@@ -288,7 +288,7 @@ def test_signal_during_a_large_replay_stops_with_a_summary(tmp_path, signum, cod
         proc.kill()
     assert proc.returncode == code, err
     name = signal.Signals(signum).name
-    found = re.search(rf"interrupted \({name}\): (\d+) posts stored \(input lines 1–(\d+)\)", err)
+    found = re.search(rf"interrupted \({name}\): stored (\d+) posts, input lines 1–(\d+);", err)
     assert found, err
     posts, last_line = int(found[1]), int(found[2])
     assert 500 <= posts < 20_000 and last_line == posts  # stopped early, all it read stored
@@ -311,6 +311,6 @@ def test_sigint_while_waiting_on_stdin_stores_what_was_read(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 130, err
-    assert "interrupted (SIGINT): 700 posts stored (input lines 1–700)" in err.decode()
+    assert "interrupted (SIGINT): stored 700 posts, input lines 1–700;" in err.decode()
     assert stored_count(tmp_path / "store.db") == 700
 
