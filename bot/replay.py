@@ -31,6 +31,7 @@ from bot.bootstrap import App
 from bot.errors import StorageError, WirewatchError
 from bot.model import Post
 from bot.platforms.console import ConsolePlatform
+from bot.ports import Store
 from bot.postfile import ReadReport, open_post_file, read_lines
 from bot.settings import Settings
 from bot.storage import open_store
@@ -134,10 +135,20 @@ def _store_batch(app: App, batch: list[tuple[int, Post]], deliver: bool) -> _Tal
     return tally
 
 
+def _storage_reason(exc: BaseException) -> str:
+    """What went wrong in the store. A raw SQLite error whose ROLLBACK failed too (SQLite had
+    rolled back already) hides the first error in its context: that one says why."""
+    while isinstance(exc, sqlite3.Error) and isinstance(exc.__context__, sqlite3.Error):
+        exc = exc.__context__
+    return safe(str(exc))
+
+
 async def replay(settings: Settings, file: str, *, deliver: bool = False, limit: int | None = None,
-                 in_memory: bool = False, errors_file: str | None = None,
+                 in_memory: bool = False, errors_file: str | None = None, store: Store | None = None,
                  console: Console | None = None, out: Console | None = None) -> int:
-    """Replay `file` (`-` is stdin); returns the exit code (see `exit_code`)."""
+    """Replay `file` (`-` is stdin) into `store` (default: the configured one, or a store in
+    memory with `in_memory`). Returns the exit code: 0 clean, 1 lines skipped or the store
+    failed, 128 + the signal's number when interrupted."""
     # Messages are not wrapped: they name paths and lines that must stay whole to be found.
     console = console or Console(stderr=True, highlight=False, soft_wrap=True)
     out = out or Console(highlight=False, soft_wrap=True)
@@ -148,8 +159,9 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
     stream = read_lines(handle, name, report)
     with _Signals() as signals:
         try:
-            app = App.open(settings, store=open_store(settings.storage, in_memory=True)
-                           if in_memory else None)
+            if store is None and in_memory:
+                store = open_store(settings.storage, in_memory=True)
+            app = App.open(settings, store=store)
         except BaseException:
             stream.close()
             raise
@@ -168,6 +180,8 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
                     batch: list[tuple[int, Post]] = []
                     try:
                         signals.reading = True
+                        if signals.received is not None:  # arrived just before: do not wait
+                            raise _Stop
                         for item in stream:
                             batch.append(item)
                             read += 1
@@ -184,7 +198,7 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
                         try:
                             tally.add(_store_batch(app, batch, deliver))
                         except (StorageError, sqlite3.Error) as exc:
-                            storage_error, unstored = safe(str(exc)), len(batch)
+                            storage_error, unstored = _storage_reason(exc), len(batch)
                             break
                     progress.update(task, completed=tally.posts)
                 stream.close()

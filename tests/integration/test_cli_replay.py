@@ -3,6 +3,7 @@ the real entry point, a real SQLite store in a tmp dir."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
@@ -17,8 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from bot.cli import main
+from bot.replay import replay
 from bot.settings import load_settings
 from bot.storage.sqlite import open_store
 from config import path as bundled
@@ -314,3 +317,28 @@ def test_sigint_while_waiting_on_stdin_stores_what_was_read(tmp_path):
     assert "interrupted (SIGINT): stored 700 posts, input lines 1–700;" in err.decode()
     assert stored_count(tmp_path / "store.db") == 700
 
+
+
+def test_a_full_database_mid_batch_loses_nothing_reported_stored(tmp_path):
+    """SQLITE_FULL (SQLite's own page limit, as a full disk would): the failed batch is rolled
+    back whole, the batches before it stay, and the message says which lines are which."""
+    config = write_config(tmp_path)
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(jsonl(post(i, f"report {i} " + "Kursk border village " * 20)
+                           for i in range(1, 3001)))
+    settings = load_settings(str(config))
+    store = open_store(settings.storage.path)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 400}")  # ~1.6 MB more: a few batches
+    err = io.StringIO()
+    code = asyncio.run(replay(settings, str(path), store=store,
+                              console=Console(file=err, soft_wrap=True),
+                              out=Console(file=io.StringIO())))
+    text = err.getvalue()
+    assert code == 1, text
+    found = re.search(r"stored: (\d+) posts, input lines 1–(\d+) \(committed, safe\)", text)
+    assert found, text
+    posts = int(found[1])
+    assert 0 < posts < 3000 and posts % 500 == 0
+    assert "full" in text  # SQLite's reason, not the failed ROLLBACK's
+    assert stored_keys(tmp_path) == [f"src:c:{i}" for i in range(1, posts + 1)]
