@@ -153,6 +153,8 @@ def _ident(data: dict[str, Any], key: str) -> str:
 def _date(data: dict[str, Any]) -> Any:
     if "date" not in data or data["date"] is None:
         raise BadLine("'date' is missing")
+    if isinstance(data["date"], bool):
+        raise BadLine("'date' is not a date (expected ISO 8601 text or unix seconds)")
     try:
         return parse_date(data["date"])
     except (ValueError, TypeError, OverflowError, OSError):
