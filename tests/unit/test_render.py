@@ -1,3 +1,5 @@
+import json
+import re
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -130,3 +132,24 @@ def test_discord_fit_keeps_as_much_of_a_long_text_as_fits():
         assert 900 <= len(out) <= 1000 and out.endswith("…")
     embed = alert_embed(RENDERER.view(make_alert(text="Курская область " * 800)))
     assert len(embed.description) > 3000
+
+
+# -- terminal-safe text (bot.terminal) ------------------------------------------------------
+
+TERMINAL_HAZARD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e"
+                             "\u2066-\u2069\ud800-\udfff]")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2100) | st.sampled_from(
+    list("\x1b\x07\x9b\u202e\u2066\u200f\u2028\ud800"))))
+def test_terminal_safe_text_has_no_controls_and_keeps_offsets(text):
+    from bot.terminal import json_line, safe, safe_line
+
+    cleaned = safe(text)
+    assert len(cleaned) == len(text)  # one for one: entity offsets stay valid
+    assert not TERMINAL_HAZARD.search(cleaned)
+    assert not TERMINAL_HAZARD.search(safe_line(text)) and "\n" not in safe_line(text)
+    line = json_line({"t": text})
+    assert not TERMINAL_HAZARD.search(line) and "\n" not in line
+    assert json.loads(line) == {"t": text}  # JSON output loses nothing
