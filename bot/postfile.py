@@ -77,7 +77,8 @@ def read_lines(handle: IO[bytes], name: str, report: ReadReport) -> Iterator[tup
                 raw = handle.readline()
             except (EOFError, OSError, zlib.error) as exc:
                 # Truncated or corrupt gzip: what came before the damage was read and is kept.
-                report.damage = (f"{name} is damaged after line {lineno} ({_gzip_reason(exc)}); "
+                where = f"after line {lineno}" if lineno else "before its first line"
+                report.damage = (f"{name} is damaged {where} ({_gzip_reason(exc)}); "
                                  f"stopped reading there")
                 return
             if not raw:
