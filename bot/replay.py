@@ -10,13 +10,14 @@ the next `run`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -33,6 +34,7 @@ from bot.model import Post
 from bot.platforms.console import ConsolePlatform
 from bot.ports import Store
 from bot.postfile import ReadReport, open_post_file, read_lines
+from bot.relay import Relay
 from bot.settings import Settings
 from bot.storage import open_store
 from bot.terminal import plain, safe
@@ -69,6 +71,7 @@ class _Signals:
     def __init__(self) -> None:
         self.received: int | None = None
         self.reading = False
+        self.on_signal: Callable[[], None] | None = None  # e.g. cancel the delivery
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _Signals:
@@ -85,6 +88,8 @@ class _Signals:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signum
+        if self.on_signal is not None:
+            self.on_signal()
         if self.reading:
             self.reading = False
             raise _Stop
@@ -135,6 +140,21 @@ def _store_batch(app: App, batch: list[tuple[int, Post]], deliver: bool) -> _Tal
     return tally
 
 
+async def _deliver(relay: Relay, signals: _Signals) -> None:
+    """Deliver what the replay queued; a signal stops it (what is left stays queued, and an
+    alert cut off mid-send keeps its lease, so the next `run` sends it, once)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(relay.drain())
+    signals.on_signal = lambda: loop.call_soon_threadsafe(task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if signals.received is None:
+            raise
+    finally:
+        signals.on_signal = None
+
+
 def _storage_reason(exc: BaseException) -> str:
     """What went wrong in the store. A raw SQLite error whose ROLLBACK failed too (SQLite had
     rolled back already) hides the first error in its context: that one says why."""
@@ -168,6 +188,7 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
         tally = _Tally()
         storage_error: str | None = None
         unstored = 0  # posts read but not stored because the store failed
+        delivering = False  # True if a signal stopped the delivery after the replay
         started = time.perf_counter()
         try:
             if deliver:
@@ -205,7 +226,9 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
             elapsed = time.perf_counter() - started
             if deliver and app.relay is not None and storage_error is None \
                     and signals.received is None:
-                await app.relay.drain()
+                delivering = True
+                await _deliver(app.relay, signals)
+                delivering = signals.received is not None
         finally:
             try:
                 await app.aclose()
@@ -225,10 +248,16 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
             f"recognised and not stored or alerted twice.", style="red"))
     if signals.received is not None:
         what = signal.Signals(signals.received).name
-        console.print(plain(
-            f"interrupted ({what}): stored {stored}; nothing after line {tally.last_line} of "
-            f"{name} was stored. Replaying the file again is safe: posts already stored are "
-            f"recognised.", style="yellow"))
+        if delivering:
+            console.print(plain(
+                f"interrupted ({what}) while delivering: {app.relay.delivered if app.relay else 0}"
+                f" alerts delivered; the others stay queued for the next `wirewatch run`.",
+                style="yellow"))
+        else:
+            console.print(plain(
+                f"interrupted ({what}): stored {stored}; nothing after line {tally.last_line} "
+                f"of {name} was stored. Replaying the file again is safe: posts already stored "
+                f"are recognised.", style="yellow"))
         return 128 + signals.received
     if storage_error is not None:
         return EXIT_STORAGE

@@ -342,3 +342,40 @@ def test_a_full_database_mid_batch_loses_nothing_reported_stored(tmp_path):
     assert 0 < posts < 3000 and posts % 500 == 0
     assert "full" in text  # SQLite's reason, not the failed ROLLBACK's
     assert stored_keys(tmp_path) == [f"src:c:{i}" for i in range(1, posts + 1)]
+
+
+def outbox_states(db_path: Path) -> dict[str, int]:
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=1)
+        try:
+            return dict(db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall())
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return {}
+
+
+def test_sigint_while_delivering_leaves_the_rest_queued(tmp_path):
+    config = write_config(tmp_path)
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(jsonl(post(i, f"Северокорейские войска в Курской области, сводка {i}")
+                           for i in range(1, 3001)))
+    db = tmp_path / "store.db"
+    proc = subprocess.Popen([*WIREWATCH, "replay", str(path), "--config", str(config),
+                             "--deliver"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        end = time.monotonic() + 60
+        while outbox_states(db).get("sent", 0) < 20:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < end, "nothing was delivered in time"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted (SIGINT) while delivering" in err and "Traceback" not in err
+    states = outbox_states(db)
+    assert states.get("pending", 0) + states.get("sending", 0) > 0  # left for the next run
+    assert sum(states.values()) == 3000  # every alert is still there, none lost
