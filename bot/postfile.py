@@ -60,7 +60,10 @@ def open_post_file(path: str | Path) -> tuple[IO[bytes], str]:
         raw.close()
         raise WirewatchError(f"cannot read {name}: {exc.strerror}") from None
     if head == _GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), name
+        if name == "stdin":
+            return gzip.GzipFile(fileobj=raw, mode="rb"), name
+        raw.close()  # gzip.open owns (and closes) the file it opens
+        return gzip.open(path, "rb"), name
     if name.endswith(".gz") and head:
         raw.close()
         raise WirewatchError(f"{name} is not a readable JSONL.gz file: it is not gzip data")
