@@ -42,7 +42,7 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
     store = open_store(settings.storage)
     try:
         hits = find_posts(store, query, limit=limit, detector=engine.detector)
-        names = {s.id: s.name for s in store.sources() if s.name}
+        names = {s.id: s.name or s.id for s in store.sources()}
     finally:
         store.close()
     for sp in hits:
@@ -67,6 +67,7 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
 
 
 def source_name(sp: StoredPost, names: dict[str, str]) -> str:
-    """What a reader calls the source: its configured name, else the channel title or author
-    the post carries, else its id."""
+    """What a reader calls the source: a known source's name (or the id it was given); for
+    posts of no known source (replayed exports: numeric chat ids), the channel title or
+    author the post carries."""
     return names.get(sp.post.source_id) or sp.post.author or sp.post.source_id

@@ -22,11 +22,15 @@ def store_config(tmp_path, capsys) -> Path:
     config = tmp_path / "c.yaml"
     config.write_text(
         f"storage: {{path: {tmp_path / 'store.db'}}}\n"
-        "sources:\n  - {id: gur, platform: telegram_public, username: DIUkraine, name: ГУР МО}\n")
+        "sources:\n  - {id: gur, platform: telegram_public, username: DIUkraine, name: ГУР МО}\n"
+        "  - {id: rybar, platform: telegram_public, username: rybar}\n")
     rows = [
         {"source_id": "gur", "platform": "telegram_public", "chat": "DIUkraine",
          "message_id": "1", "date": "2024-11-04T09:00:00Z",
          "text": "Північнокорейські військові прибули до Курської області"},
+        {"source_id": "rybar", "platform": "telegram_public", "chat": "rybar",
+         "message_id": "3", "date": "2024-11-04T08:00:00Z", "author": "Иван Подписной",
+         "text": "Бои в Курской области продолжаются"},
         {"channel_id": -1001234, "message_id": 2, "date": "2024-11-04T10:00:00Z",
          "channel": "Новости дня", "text": "Курс рубля снова упал, сообщили в Курске"},
     ]
@@ -54,11 +58,12 @@ def test_hits_show_source_and_language_names(store_config, capsys):
     out = capsys.readouterr().out
     assert "ГУР МО [Ukrainian]" in out  # the configured source's name
     assert "Новости дня [Russian]" in out  # the channel title the post carries
+    assert "rybar [Russian]" in out  # a known source without a name: its id, not the signer
     assert "-1001234" not in out.split("https://")[0] and "[unknown]" not in out
     assert main(["search", "kursk", "--config", str(store_config), "--json"]) == 0
     hits = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {(h["source"], h["source_name"], h["lang"]) for h in hits} == {
-        ("gur", "ГУР МО", "uk"), ("-1001234", "Новости дня", "ru")}
+        ("gur", "ГУР МО", "uk"), ("rybar", "rybar", "ru"), ("-1001234", "Новости дня", "ru")}
 
 
 def test_a_query_starting_with_a_dash(store_config, capsys):
@@ -69,7 +74,7 @@ def test_a_query_starting_with_a_dash(store_config, capsys):
         out = capsys.readouterr().out
         assert "ГУР МО" in out and "Новости дня" not in out  # NOT рубль
     assert main(["search", "-рубль", "--json", "--config", str(store_config)]) == 0
-    assert len(capsys.readouterr().out.splitlines()) == 1
+    assert len(capsys.readouterr().out.splitlines()) == 2  # all three posts but the рубль one
     with pytest.raises(SystemExit) as exit_:
         main(["search", "kursk", "--jsn"])
     assert exit_.value.code == 2
