@@ -81,7 +81,7 @@ def read_lines(handle: IO[bytes], name: str, report: ReadReport) -> Iterator[tup
             except (EOFError, OSError, zlib.error) as exc:
                 # Truncated or corrupt gzip: what came before the damage was read and is kept.
                 where = f"after line {lineno}" if lineno else "before its first line"
-                report.damage = (f"{name} is damaged {where} ({_gzip_reason(exc)}); "
+                report.damage = (f"{name} is damaged {where} ({_read_reason(exc)}); "
                                  f"stopped reading there")
                 return
             if not raw:
@@ -100,10 +100,12 @@ def read_lines(handle: IO[bytes], name: str, report: ReadReport) -> Iterator[tup
             handle.close()
 
 
-def _gzip_reason(exc: BaseException) -> str:
+def _read_reason(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return "the compressed data ends early"
-    return "the compressed data is corrupt"
+    if isinstance(exc, zlib.error | gzip.BadGzipFile) or not getattr(exc, "strerror", None):
+        return "the compressed data is corrupt"
+    return f"cannot read on: {exc.strerror}"  # the disk, not the data
 
 
 def parse_line(raw: bytes) -> Post | None:
