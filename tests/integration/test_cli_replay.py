@@ -23,7 +23,7 @@ from rich.console import Console
 from bot.cli import main
 from bot.replay import replay
 from bot.settings import load_settings
-from bot.storage.sqlite import open_store
+from bot.storage import open_store
 from config import path as bundled
 
 WIREWATCH = [sys.executable, "-m", "bot"]
