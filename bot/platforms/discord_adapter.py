@@ -221,7 +221,11 @@ class DiscordPlatform:
             return
         post = message_to_post(message, source_id, edited)
         if post is not None:
-            await self.app.ingest(post)
+            health = self.app.source_health.recorder(source_id, "discord")  # for /status
+            if await self.app.ingest(post) is None:
+                health.failed(f"post {post.message_id} could not be processed")
+            else:
+                health.seen(post)
 
     # -- delivery -------------------------------------------------------------------------
 
