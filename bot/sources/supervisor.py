@@ -6,7 +6,9 @@ reconcile, a removed one stops, one whose platform or address changed is restart
 cursor. Each poller runs in its own task, so a slow or failing source never holds up another.
 Chat sources (Telegram, Discord) are not polled: their platform adapters push their posts.
 
-A new polled kind plugs in with one entry in `FETCHERS`: a function that makes its `Fetcher`.
+A new polled kind plugs in with one entry in `KINDS`: a function that makes its `Fetcher` from
+the store's record and the settings entry, and, if its defaults differ, its `Schedule` (e.g.
+thousands of feeds spread their first polls over a whole interval).
 """
 
 from __future__ import annotations
@@ -38,7 +40,12 @@ def _telegram_public(record: SourceRecord, conf: SourceSettings | None) -> Fetch
     return TelegramPublicFetcher(record.id, record.address, base_url=base)
 
 
-FETCHERS: dict[str, FetcherFactory] = {"telegram_public": _telegram_public}
+class PolledKind(NamedTuple):
+    make: FetcherFactory
+    schedule: Callable[[float], Schedule] = Schedule  # from the source's interval
+
+
+KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public)}
 NOT_YET = {"rss": "RSS feeds are not supported yet"}
 
 
@@ -76,18 +83,18 @@ class _CursorKeeper:
 def make_poller(app: Host, record: SourceRecord) -> Poller | None:
     """The poller of a source this process polls itself, or None (with a log line) if the
     record cannot be polled: one bad record must not stop the others or the start."""
-    factory = FETCHERS.get(record.platform)
-    if factory is None:
+    kind = KINDS.get(record.platform)
+    if kind is None:
         if record.platform in NOT_YET:
             log.warning("source %s: %s; skipped", record.id, NOT_YET[record.platform])
-        return None
+        return None  # chat sources: their platform adapter receives their posts
     conf = next((s for s in app.settings.sources if s.id == record.id), None)
     try:
-        fetcher = factory(record, conf)
+        fetcher = kind.make(record, conf)
     except ValueError as exc:
         log.error("source %s cannot be polled: %s", record.id, exc)
         return None
-    schedule = Schedule(interval=conf.interval if conf is not None else DEFAULT_INTERVAL)
+    schedule = kind.schedule(conf.interval if conf is not None else DEFAULT_INTERVAL)
     return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record),
                   health=app.source_health.open(record.id, record.platform))
 

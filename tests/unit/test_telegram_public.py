@@ -280,6 +280,26 @@ async def test_500_backs_off_exponentially_with_cap(server: PreviewServer, make_
     assert [round(w) for w in waits] == [2, 4, 5, 5]
 
 
+async def test_retry_after_is_read_only_on_429_and_503(server: PreviewServer,
+                                                       make_source) -> None:
+    server.replies.append((500, {"Retry-After": "3600"}, "oops"))
+    src = make_source(interval=1.0)
+    with pytest.raises(SourceError) as err:
+        await src.poll_once()
+    assert err.value.retry_after is None  # a 500's header is not a rate limit: our own backoff
+    assert 1.5 < seconds_until(src.status()["backoff_until"]) <= 2
+
+
+async def test_a_huge_page_is_a_failed_poll_not_a_full_memory(server: PreviewServer,
+                                                              make_source) -> None:
+    server.replies.append((200, {}, PAGE1 + "<!--" + "x" * (3 * 1024 * 1024) + "-->"))
+    src = make_source()
+    with pytest.raises(SourceError, match="larger than"):
+        await src.poll_once()
+    assert src.cursor is None and src.status()["failures"] == 1
+    assert len(await src.poll_once()) == 6  # the next normal page is read as usual
+
+
 async def test_garbage_page_is_a_health_error_not_posts(server: PreviewServer,
                                                         make_source) -> None:
     server.replies.append((200, {}, GARBAGE))
