@@ -158,10 +158,18 @@ class Poller:
         return delay
 
     def _advance(self, cursor: str | None) -> None:
-        if cursor is not None and cursor != self.cursor:
-            self.cursor = cursor
-            if self._save is not None:
-                self._save(cursor)
+        if cursor is None or cursor == self.cursor:
+            return
+        self.cursor = cursor
+        if self._save is None:
+            return
+        try:
+            self._save(cursor)
+        except StorageError as exc:
+            # The post is in; only its position is not stored yet. The next move saves again,
+            # and a restart before that re-reads a few posts the store deduplicates by key.
+            log.warning("%s: could not save the cursor %s: %s", self.source_id, cursor, exc)
+            self.health.note(f"could not save the cursor: {exc}")
 
     def _settle(self, batch: Batch) -> None:
         self._advance(batch.cursor)

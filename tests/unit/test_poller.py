@@ -326,6 +326,23 @@ async def test_a_full_disk_never_makes_a_post_skipped() -> None:
     await run.finish()
 
 
+async def test_a_cursor_the_store_cannot_save_stops_nothing() -> None:
+    fetcher = Script(top=3)
+    saved: list[str] = []
+
+    def save(cursor: str) -> None:
+        if cursor == "2":
+            raise StorageError("database is locked")
+        saved.append(cursor)
+
+    run = Run(poller(fetcher, save=save))
+    await until(lambda: len(run.got) == 3 and len(fetcher.calls) >= 3)
+    await run.finish()
+    assert run.got == ["1", "2", "3"] and saved == ["1", "3"] and run.poller.cursor == "3"
+    status = run.poller.status()
+    assert status["ok"] is True and "could not save the cursor" in status["last_error"]  # type: ignore[operator]
+
+
 async def test_postless_items_move_the_cursor_and_a_restart_resumes_from_it() -> None:
     fetcher = Script()
     fetcher.script.append(Batch([(post(1), "1")], "7"))  # 2..7 had nothing to emit
