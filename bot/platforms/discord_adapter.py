@@ -221,11 +221,8 @@ class DiscordPlatform:
             return
         post = message_to_post(message, source_id, edited)
         if post is not None:
-            health = self.app.source_health.recorder(source_id, "discord")  # for /status
-            if await self.app.ingest(post) is None:
-                health.failed(f"post {post.message_id} could not be processed")
-            else:
-                health.seen(post)
+            await self.app.ingest(post)
+            self.app.source_health.recorder(source_id, "discord").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------
 

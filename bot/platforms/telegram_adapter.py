@@ -251,11 +251,8 @@ class TelegramPlatform:
         edited = update.edited_channel_post is not None or update.edited_message is not None
         post = message_to_post(message, source_id, edited)
         if post is not None:
-            health = self.app.source_health.recorder(source_id, "telegram")  # for /status
-            if await self.app.ingest(post) is None:
-                health.failed(f"post {post.message_id} could not be processed")
-            else:
-                health.seen(post)
+            await self.app.ingest(post)
+            self.app.source_health.recorder(source_id, "telegram").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------
 
