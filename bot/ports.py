@@ -9,7 +9,7 @@ engine behind the same protocol.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,17 +157,6 @@ class Platform(Protocol):
     async def edit(self, room: Room, ref: str, alert: Alert) -> None: ...
 
 
-def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 # -- sources: where posts come from --------------------------------------------------------
 # A polled source (t.me/s today, RSS next) brings only a `Fetcher` (fetch and parse, no timing);
 # the one generic poller (`bot.sources.poller.Poller`) runs it on a schedule, which makes it a
@@ -175,7 +164,11 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 # serves many sources at once, so it has no `run` of its own: it reports the same
 # `SourceStatus` through a `bot.sources.health.SourceHealth` recorder.
 
-Emit = Callable[[Post], Awaitable[None]]  # hands a post to the pipeline; raises if it failed
+
+class Emit(Protocol):
+    """Hands a post to the pipeline; raises if that failed (the poller then retries it)."""
+
+    async def __call__(self, post: Post, /) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +215,13 @@ class Source(Protocol):
     async def run(self, emit: Emit, stop: asyncio.Event) -> None: ...  # until `stop` is set
     async def aclose(self) -> None: ...
 
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
