@@ -22,6 +22,7 @@ from bot.ports import Platform, SourceRecord, Store
 from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
 from bot.settings import Settings
+from bot.sources.health import HealthBoard
 from bot.storage import open_store
 from handlers import Services
 
@@ -102,7 +103,7 @@ class App:
     platforms: dict[str, Platform] = field(default_factory=dict)
     relay: Relay | None = None
     services: Services | None = None
-    source_health: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    source_health: HealthBoard = field(default_factory=HealthBoard)
 
     @classmethod
     def open(cls, settings: Settings, *, store: Store | None = None,

@@ -43,7 +43,12 @@ class StorageError(WirewatchError):
 
 
 class SourceError(WirewatchError):
-    """A source failed to deliver posts; the runner backs it off alone."""
+    """A source failed to deliver posts; the poller backs it off alone, for at least
+    `retry_after` seconds when the server asked for that (429/503 Retry-After)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeliveryError(WirewatchError):

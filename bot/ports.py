@@ -8,11 +8,12 @@ engine behind the same protocol.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from bot.model import Alert, Analysis, Mention, Post, Room, Subscription
 
@@ -154,6 +155,65 @@ class Platform(Protocol):
     async def stop(self) -> None: ...
     async def send(self, room: Room, alert: Alert) -> str | None: ...  # returns a ref for edits
     async def edit(self, room: Room, ref: str, alert: Alert) -> None: ...
+
+
+# -- sources: where posts come from --------------------------------------------------------
+# A polled source (t.me/s today, RSS next) brings only a `Fetcher` (fetch and parse, no timing);
+# the one generic poller (`bot.sources.poller.Poller`) runs it on a schedule, which makes it a
+# `Source`. A chat source (Telegram, Discord) is pushed by its platform's connection, which
+# serves many sources at once, so it has no `run` of its own: it reports the same
+# `SourceStatus` through a `bot.sources.health.SourceHealth` recorder.
+
+
+class Emit(Protocol):
+    """Hands a post to the pipeline; raises if that failed (the poller then retries it)."""
+
+    async def __call__(self, post: Post, /) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one fetch found since the cursor it was given."""
+
+    items: Sequence[tuple[Post, str]]  # new posts, oldest first, each with the cursor past it
+    cursor: str | None  # the cursor once every item is handed over (it may pass postless items)
+    wait: float | None = None  # the server's wish (e.g. Cache-Control max-age), in seconds
+
+
+class SourceStatus(TypedDict):
+    """The health of one source, for /status; times are ISO 8601 in UTC."""
+
+    kind: str  # the source's platform: telegram_public, rss, telegram, discord
+    ok: bool  # the last poll (or post) worked
+    last_ok: str | None  # last success
+    last_error: str | None  # the last problem, kept after recovery
+    last_error_at: str | None
+    failures: int  # consecutive failures, 0 once it works again
+    posts: int  # items seen (handed to the pipeline) since the process started
+    last_post: str | None  # when the last item was seen
+    backoff_until: str | None  # a failing polled source's next try
+
+
+class Fetcher(Protocol):
+    """The part of a polled source that is its own: fetch and parse one round, no timing."""
+
+    source_id: str
+    kind: str
+
+    async def fetch(self, cursor: str | None) -> Batch: ...  # SourceError(retry_after=) on failure
+    async def aclose(self) -> None: ...
+
+
+class Source(Protocol):
+    """A source that runs by itself: emits each new post once and keeps a cursor to persist."""
+
+    source_id: str
+    kind: str
+    cursor: str | None
+
+    def status(self) -> SourceStatus: ...
+    async def run(self, emit: Emit, stop: asyncio.Event) -> None: ...  # until `stop` is set
+    async def aclose(self) -> None: ...
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

@@ -222,6 +222,7 @@ class DiscordPlatform:
         post = message_to_post(message, source_id, edited)
         if post is not None:
             await self.app.ingest(post)
+            self.app.source_health.recorder(source_id, "discord").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------
 

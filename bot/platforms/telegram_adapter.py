@@ -252,6 +252,7 @@ class TelegramPlatform:
         post = message_to_post(message, source_id, edited)
         if post is not None:
             await self.app.ingest(post)
+            self.app.source_health.recorder(source_id, "telegram").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------
 

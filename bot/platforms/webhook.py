@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bot.backoff import parse_retry_after
 from bot.errors import DeliveryError
 from bot.model import Alert, Room
 from bot.platforms.textsafe import discord_safe, fit, slack_escape
@@ -100,12 +101,8 @@ class WebhookPlatform:
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
         if response.status_code == 429:
-            retry = response.headers.get("Retry-After", "5")
-            try:
-                delay = float(retry)
-            except ValueError:
-                delay = 5.0
-            raise DeliveryError("webhook rate limit", retry_after=delay)
+            delay = parse_retry_after(response.headers.get("Retry-After"))  # seconds or a date
+            raise DeliveryError("webhook rate limit", retry_after=5.0 if delay is None else delay)
         if response.status_code >= 500:
             raise DeliveryError(f"webhook server error {response.status_code}")
         if response.status_code >= 400:

@@ -1,10 +1,10 @@
 """This module contains the `telegram_public` source: public channels read via their web preview.
 
 Channels the bot cannot join are still readable at `https://t.me/s/<username>`, an HTML page of
-the latest posts. `TelegramPublicSource` polls that page, parses it with selectolax, keeps the
-highest message id as its cursor so nothing is emitted twice, follows `?before=` pages to close a
-gap when more posts arrived than one page holds, and backs off exponentially (honouring
-Retry-After) when the page fails. Its `health` dict feeds /status.
+the latest posts. `TelegramPublicFetcher` fetches that page and parses it with selectolax; its
+cursor is the highest message id seen, so nothing is emitted twice, and it follows `?before=`
+pages to close a gap when more posts arrived than one page holds. Timing, backoff, Retry-After
+and health are the generic poller's (`bot.sources.poller.Poller`), as for every polled source.
 
 Markup relied on (stable for years, but it is a web page, not an API):
 `div.tgme_widget_message[data-post="<channel>/<id>"]` per post, `service_message` in its class
@@ -17,21 +17,19 @@ for signatures, `a.tme_messages_more[data-before]` for the previous page, and
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import httpx
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from bot.errors import SourceError
 from bot.model import Post, utcnow
+from bot.ports import Batch
+from bot.sources import http
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +41,11 @@ _SPACE_RE = re.compile(r"[ \t\r\n\f]+")  # not \s: a non-breaking space is conte
 _BLOCK_TAGS = frozenset({"div", "p", "blockquote", "pre", "ul", "ol", "li", "tr", "h1", "h2",
                          "h3", "h4"})
 _SKIP_TAGS = frozenset({"script", "style", "svg", "video", "audio", "template"})
-_MAX_RETRY_AFTER = 86_400.0  # a bogus header must not park a source for weeks
-_EMIT_ATTEMPTS = 3  # a post the pipeline keeps refusing is skipped after this many tries
+MAX_PAGE = 2 * 1024 * 1024  # a preview page is ~100 kB
 
 
 class PreviewError(SourceError):
-    """The preview could not be fetched or read; `retry_after` is the server's wish, if any."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    """The page is no channel preview: private, unknown, not a channel, or not a preview."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,147 +177,51 @@ def _int(value: str | None) -> int | None:
     return int(value)
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - utcnow()).total_seconds()
-    return min(max(seconds, 0.0), _MAX_RETRY_AFTER)
+class TelegramPublicFetcher:
+    """Fetches one public channel's web preview: the `bot.ports.Fetcher` of a t.me/s source.
 
-
-@dataclass
-class _Backoff:
-    failures: int = 0
-    until: datetime | None = None
-    emit_failures: dict[int, int] = field(default_factory=dict)
-
-
-class TelegramPublicSource:
-    """Polls one public channel's web preview and emits each new post once.
-
-    `cursor` is the highest message id seen (service and media-only messages included); the
-    caller persists it and passes it back on restart. `health` is for /status: `ok` (the last
-    poll worked), `last_ok` and `backoff_until` (ISO times), `last_error` (the last problem,
-    kept after recovery) and `posts` (posts delivered since start). Optional knobs:
-    `max_backoff` caps the exponential backoff (Retry-After may exceed it), `max_pages` bounds
-    the walk back through older pages, `timeout` is the HTTP timeout of an owned client.
+    The cursor is the highest message id seen (service and media-only messages included), as
+    a decimal string. `max_pages` bounds the walk back through older pages, `timeout` is the
+    HTTP timeout of an owned client (a given `client` is used as is and not closed).
     """
 
     kind = PLATFORM
 
-    def __init__(self, source_id: str, username: str, *, interval: float = 60.0,
-                 base_url: str = "https://t.me/s/", client: httpx.AsyncClient | None = None,
-                 cursor: int | None = None, max_backoff: float = 900.0,
-                 max_pages: int = 5, timeout: float = 20.0) -> None:
+    def __init__(self, source_id: str, username: str, *, base_url: str = "https://t.me/s/",
+                 client: httpx.AsyncClient | None = None, max_pages: int = 5,
+                 timeout: float = 20.0) -> None:
         self.source_id = source_id
         self.username = normalize_username(username)
-        self.interval = interval
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.cursor: int | None = cursor
-        self.max_backoff = max_backoff
         self.max_pages = max(1, max_pages)
-        self.health: dict[str, Any] = {"ok": False, "last_ok": None, "last_error": None,
-                                       "backoff_until": None, "posts": 0}
         self._client = client
         self._owns_client = client is None
         self._timeout = timeout
-        self._backoff = _Backoff()
 
     @property
     def url(self) -> str:
         return f"{self.base_url}{self.username}"
 
     async def aclose(self) -> None:
-        """Close the HTTP client if this source created it."""
+        """Close the HTTP client if this fetcher created it."""
         if self._owns_client and self._client is not None:
             await self._client.aclose()
             self._client = None
 
-    # polling ------------------------------------------------------------------------------
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Posts after `cursor`, oldest first; with no cursor, every post on the first page.
 
-    async def poll_once(self) -> list[Post]:
-        """New posts since the cursor, oldest first; the cursor moves past them.
+        Raises SourceError (a PreviewError or an HTTP failure, with `retry_after` when the
+        server asked for one)."""
+        after = _cursor(cursor, self.source_id)
+        posts, top = await self._fetch_new(after)
+        known = [x for x in (after, top) if x is not None]  # the cursor only moves forward
+        return Batch([(post, post.message_id) for post in posts],
+                     str(max(known)) if known else None)
 
-        With no cursor yet, every post on the first page counts as new. Raises SourceError
-        (a PreviewError, with `retry_after` when the server asked for one) on failure.
-        """
-        posts, top = await self._fetch_checked()
-        self._advance(top)
-        self._succeeded(len(posts))
-        return posts
-
-    async def run(self, emit: Callable[[Post], Awaitable[None]], stop: asyncio.Event) -> None:
-        """Poll, emit each new post, sleep `interval` (or the backoff), until `stop` is set."""
-        log.info("polling %s every %ss (cursor %s)", self.url, self.interval, self.cursor)
-        try:
-            while not stop.is_set():
-                try:
-                    delay = await self._round(emit, stop)
-                except Exception as exc:  # never let one bad round end the source
-                    log.exception("%s: unexpected error", self.source_id)
-                    delay = self._failed(f"internal error: {exc!r}", None)
-                if delay is None:
-                    break
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-        finally:
-            await self.aclose()
-        log.info("stopped polling %s (cursor %s)", self.url, self.cursor)
-
-    async def _round(self, emit: Callable[[Post], Awaitable[None]],
-                     stop: asyncio.Event) -> float | None:
-        """One poll and its emits; returns the delay before the next, None when stopping."""
-        try:
-            fetched = await _unless_stopped(self._fetch_checked(), stop)
-        except SourceError:
-            return self._current_delay()
-        if fetched is None:
-            return None
-        posts, top = fetched
-        for post in posts:
-            message_id = int(post.message_id)
-            try:
-                await emit(post)
-            except Exception as exc:
-                tries = self._backoff.emit_failures.get(message_id, 0) + 1
-                self._backoff.emit_failures[message_id] = tries
-                if tries < _EMIT_ATTEMPTS:
-                    return self._failed(f"emitting post {message_id} failed: {exc!r}", None)
-                log.exception("%s: giving up on post %s after %s attempts",
-                              self.source_id, message_id, tries)
-            else:
-                self.health["posts"] += 1
-            self._backoff.emit_failures.pop(message_id, None)
-            self._advance(message_id)
-        self._advance(top)
-        self._succeeded(0)
-        return self.interval
-
-    async def _fetch_checked(self) -> tuple[list[Post], int | None]:
-        try:
-            return await self._fetch_new()
-        except SourceError as exc:
-            self._failed(str(exc), getattr(exc, "retry_after", None))
-            raise
-        except Exception as exc:  # a parser surprise is still just a failed poll
-            log.exception("%s: could not read %s", self.source_id, self.url)
-            self._failed(f"could not read preview: {exc!r}", None)
-            raise PreviewError(f"could not read preview: {exc!r}") from exc
-
-    async def _fetch_new(self) -> tuple[list[Post], int | None]:
+    async def _fetch_new(self, cursor: int | None) -> tuple[list[Post], int | None]:
         page = await self._get_page(None)
         pages = [page]
-        cursor = self.cursor
         if cursor is not None:
             # More posts than one page holds arrived since the cursor: walk back to it.
             while (page.ids and page.ids[0] > cursor + 1 and page.before is not None
@@ -345,75 +242,27 @@ class TelegramPublicSource:
 
     async def _get_page(self, before: int | None) -> PreviewPage:
         params = {"before": str(before)} if before is not None else None
-        client = self._http()
-        try:
-            resp = await client.get(self.url, params=params)
-        except httpx.HTTPError as exc:
-            raise PreviewError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
-        wait = _retry_after(resp.headers.get("Retry-After"))
-        if resp.status_code == 429:
-            raise PreviewError(f"{self.url}: HTTP 429 Too Many Requests", retry_after=wait)
-        if resp.is_redirect:
+        got = await http.get(self._http(), self.url, params=params, max_bytes=MAX_PAGE)
+        if got.response.is_redirect:
             # t.me sends names without a public preview on to the contact page.
             raise PreviewError(f"@{self.username} has no public web preview (redirected to "
-                               f"{resp.headers.get('Location', '?')})")
-        if resp.status_code >= 400:
-            raise PreviewError(f"{self.url}: HTTP {resp.status_code}", retry_after=wait)
-        return parse_page(resp.text, self.username, self.source_id)
+                               f"{got.response.headers.get('Location', '?')})")
+        http.check_status(got.response, self.url)
+        return parse_page(got.text, self.username, self.source_id)
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=self._timeout, follow_redirects=True,
-                headers={"User-Agent": USER_AGENT, "Accept-Language": "en"})
+            self._client = http.make_client(timeout=self._timeout, headers={
+                "User-Agent": USER_AGENT, "Accept-Language": "en"})
             self._owns_client = True
         return self._client
 
-    # bookkeeping ------------------------------------------------------------------------------
 
-    def _advance(self, message_id: int | None) -> None:
-        if message_id is not None and (self.cursor is None or message_id > self.cursor):
-            self.cursor = message_id
-
-    def _succeeded(self, count: int) -> None:
-        self._backoff.failures = 0
-        self._backoff.until = None
-        self.health.update(ok=True, last_ok=utcnow().isoformat(), backoff_until=None)
-        self.health["posts"] += count
-
-    def _failed(self, error: str, retry_after: float | None) -> float:
-        """Record a failure; returns the delay before the next attempt."""
-        self._backoff.failures += 1
-        delay = min(self.max_backoff, self.interval * 2 ** self._backoff.failures)
-        if retry_after is not None:
-            delay = max(delay, retry_after)
-        until = utcnow() + timedelta(seconds=delay)
-        self._backoff.until = until
-        self.health.update(ok=False, last_error=error, backoff_until=until.isoformat())
-        log.warning("%s: %s; next try in %.1fs", self.source_id, error, delay)
-        return delay
-
-    def _current_delay(self) -> float:
-        if self._backoff.until is None:
-            return self.interval
-        return max(0.0, (self._backoff.until - utcnow()).total_seconds())
-
-
-async def _unless_stopped(coro: Awaitable[Any], stop: asyncio.Event) -> Any | None:
-    """Await `coro` unless `stop` is set first (then cancel it and return None)."""
-    work = asyncio.ensure_future(coro)
-    stopper = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-        if not work.done():
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await work
-    if work.cancelled():
+def _cursor(value: str | None, source_id: str) -> int | None:
+    if value is None:
         return None
-    if stop.is_set():
-        work.exception()  # retrieved, so asyncio does not warn; the round is dropped anyway
+    if not value.strip().isdigit():
+        log.warning("%s: stored cursor %r is not a message id; starting from the newest page",
+                    source_id, value)
         return None
-    return work.result()
+    return int(value)

@@ -3,12 +3,14 @@
 import asyncio
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 from aiohttp import web
 
 from bot.bootstrap import build_engine
+from bot.errors import DeliveryError
 from bot.model import Alert, Analysis, Mention, Post, Room
 from bot.platforms.webhook import CONTENT_LIMIT, TEXT_LIMIT, WebhookPlatform, alert_payload
 from bot.relay import Relay
@@ -113,3 +115,31 @@ def test_webhook_platform_needs_neither_discord_nor_its_renderer() -> None:
             "or m.endswith('_render')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("header", "low", "high"), [
+    ("http-date", 110.0, 120.0),  # an HTTP date two minutes ahead
+    ("30", 30.0, 30.0),
+    ("soon", 5.0, 5.0),  # garbage: our default wait
+])
+async def test_rate_limit_retry_after_in_seconds_or_as_a_date(monkeypatch, header, low, high):
+    if header == "http-date":
+        header = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
+
+    async def handler(request):
+        return web.Response(status=429, headers={"Retry-After": header})
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    runner, base = await serve(app)
+    monkeypatch.setenv("SLOW_HOOK", f"{base}/hook")
+    platform = WebhookPlatform(build_engine(Settings()).renderer)
+    try:
+        with pytest.raises(DeliveryError) as err:
+            await platform.send(Room("desk", "webhook", "SLOW_HOOK", None, "en"),
+                                Alert(Post("s", "rss", "x", "1", "text"), "desk", "nk",
+                                      Analysis(lang="en")))
+        assert low <= err.value.retry_after <= high
+    finally:
+        await platform.stop()
+        await runner.cleanup()

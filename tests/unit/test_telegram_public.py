@@ -1,7 +1,8 @@
 """This module contains tests of the telegram_public source against a loopback t.me/s/ server.
 
 The fixture pages in tests/data follow the markup of the real web preview; the server serves
-them over real HTTP (aiohttp), with the redirects, 429s and failures t.me produces.
+them over real HTTP (aiohttp), with the redirects, 429s and failures t.me produces. The source
+is what `wirewatch run` polls: its fetcher run by the generic poller.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import httpx
 import pytest
 from aiohttp import web
 
+from bot.backoff import Schedule
 from bot.errors import SourceError
 from bot.model import Post
+from bot.sources.poller import Poller
 from bot.sources.telegram_public import (
-    PreviewError,
-    TelegramPublicSource,
+    TelegramPublicFetcher,
     normalize_username,
     parse_preview,
 )
@@ -89,15 +91,21 @@ async def server() -> AsyncIterator[PreviewServer]:
     await srv.stop()
 
 
-@pytest.fixture
-async def make_source(server: PreviewServer
-                      ) -> AsyncIterator[Callable[..., TelegramPublicSource]]:
-    made: list[TelegramPublicSource] = []
+def poller(username: str = CHANNEL, *, base_url: str, interval: float = 0.01,
+           max_backoff: float = 900.0, cursor: int | None = None,
+           client: httpx.AsyncClient | None = None) -> Poller:
+    fetcher = TelegramPublicFetcher("tg-public-1", username, base_url=base_url, client=client)
+    # No jitter: these tests check exact waits; test_poller covers the jitter.
+    schedule = Schedule(interval, jitter=0.0, max_backoff=max_backoff)
+    return Poller(fetcher, schedule, cursor=str(cursor) if cursor is not None else None)
 
-    def make(username: str = CHANNEL, **kwargs: object) -> TelegramPublicSource:
-        kwargs.setdefault("interval", 0.01)
-        src = TelegramPublicSource("tg-public-1", username, base_url=server.base_url,
-                                   **kwargs)  # type: ignore[arg-type]
+
+@pytest.fixture
+async def make_source(server: PreviewServer) -> AsyncIterator[Callable[..., Poller]]:
+    made: list[Poller] = []
+
+    def make(username: str = CHANNEL, **kwargs: object) -> Poller:
+        src = poller(username, base_url=server.base_url, **kwargs)  # type: ignore[arg-type]
         made.append(src)
         return src
 
@@ -111,7 +119,7 @@ async def start_run() -> AsyncIterator[Callable[..., tuple[asyncio.Task[None], a
     """Start `src.run(emit, stop)` as a task; a test that fails midway still stops it."""
     runs: list[tuple[asyncio.Task[None], asyncio.Event]] = []
 
-    def start(src: TelegramPublicSource, emit: Callable[[Post], Awaitable[None]]
+    def start(src: Poller, emit: Callable[[Post], Awaitable[None]]
               ) -> tuple[asyncio.Task[None], asyncio.Event]:
         stop = asyncio.Event()
         runs.append((asyncio.create_task(src.run(emit, stop)), stop))
@@ -217,13 +225,13 @@ async def test_cursor_never_returns_a_post_twice(server: PreviewServer, make_sou
     src = make_source()
     first = await src.poll_once()
     assert ids(first) == [98, 99, 100, 101, 103, 104]
-    assert src.cursor == 104
+    assert src.cursor == "104"
     assert await src.poll_once() == []
     server.pages[""] = PAGE2  # newer page overlapping 103 and 104
     assert ids(await src.poll_once()) == [105, 106, 107, 109]
-    assert src.cursor == 109
-    assert src.health["ok"] is True and src.health["posts"] == 10
-    assert src.health["last_error"] is None and src.health["backoff_until"] is None
+    assert src.cursor == "109"
+    assert src.status()["ok"] is True and src.status()["posts"] == 10
+    assert src.status()["last_error"] is None and src.status()["backoff_until"] is None
 
 
 async def test_restart_with_cursor_and_gap_walks_back(server: PreviewServer,
@@ -233,32 +241,32 @@ async def test_restart_with_cursor_and_gap_walks_back(server: PreviewServer,
     posts = await src.poll_once()
     assert ids(posts) == [101, 103, 104, 105, 106, 107, 109]
     assert server.requests == ["/s/kursk_frontline", "/s/kursk_frontline?before=103"]
-    assert src.cursor == 109
+    assert src.cursor == "109"
 
 
 async def test_429_with_retry_after_backs_off(server: PreviewServer, make_source) -> None:
     server.replies.append((429, {"Retry-After": "120"}, "Too Many Requests"))
     src = make_source(interval=1.0)
-    with pytest.raises(PreviewError) as err:
+    with pytest.raises(SourceError) as err:
         await src.poll_once()
     assert err.value.retry_after == 120
-    health = src.health
+    health = src.status()
     assert health["ok"] is False and "429" in health["last_error"]
     assert 115 < seconds_until(health["backoff_until"]) <= 120
     assert src.cursor is None
     # The next good poll clears the backoff.
     assert len(await src.poll_once()) == 6
-    assert src.health["ok"] is True and src.health["backoff_until"] is None
-    assert src.health["last_error"] is not None  # kept for /status as the last problem seen
+    assert src.status()["ok"] is True and src.status()["backoff_until"] is None
+    assert src.status()["last_error"] is not None  # kept for /status as the last problem seen
 
 
 async def test_retry_after_as_http_date(server: PreviewServer, make_source) -> None:
     when = format_datetime(datetime.now(UTC) + timedelta(seconds=300), usegmt=True)
     server.replies.append((503, {"Retry-After": when}, "maintenance"))
     src = make_source(interval=1.0)
-    with pytest.raises(PreviewError):
+    with pytest.raises(SourceError):
         await src.poll_once()
-    assert 290 < seconds_until(src.health["backoff_until"]) <= 300
+    assert 290 < seconds_until(src.status()["backoff_until"]) <= 300
 
 
 async def test_500_backs_off_exponentially_with_cap(server: PreviewServer, make_source) -> None:
@@ -268,8 +276,28 @@ async def test_500_backs_off_exponentially_with_cap(server: PreviewServer, make_
         server.replies.append((500, {}, "oops"))
         with pytest.raises(SourceError, match="HTTP 500"):
             await src.poll_once()
-        waits.append(seconds_until(src.health["backoff_until"]))
+        waits.append(seconds_until(src.status()["backoff_until"]))
     assert [round(w) for w in waits] == [2, 4, 5, 5]
+
+
+async def test_retry_after_is_read_only_on_429_and_503(server: PreviewServer,
+                                                       make_source) -> None:
+    server.replies.append((500, {"Retry-After": "3600"}, "oops"))
+    src = make_source(interval=1.0)
+    with pytest.raises(SourceError) as err:
+        await src.poll_once()
+    assert err.value.retry_after is None  # a 500's header is not a rate limit: our own backoff
+    assert 1.5 < seconds_until(src.status()["backoff_until"]) <= 2
+
+
+async def test_a_huge_page_is_a_failed_poll_not_a_full_memory(server: PreviewServer,
+                                                              make_source) -> None:
+    server.replies.append((200, {}, PAGE1 + "<!--" + "x" * (3 * 1024 * 1024) + "-->"))
+    src = make_source()
+    with pytest.raises(SourceError, match="larger than"):
+        await src.poll_once()
+    assert src.cursor is None and src.status()["failures"] == 1
+    assert len(await src.poll_once()) == 6  # the next normal page is read as usual
 
 
 async def test_garbage_page_is_a_health_error_not_posts(server: PreviewServer,
@@ -278,8 +306,8 @@ async def test_garbage_page_is_a_health_error_not_posts(server: PreviewServer,
     src = make_source()
     with pytest.raises(SourceError, match="not a channel preview"):
         await src.poll_once()
-    assert src.cursor is None and src.health["posts"] == 0
-    assert src.health["ok"] is False and "not a channel preview" in src.health["last_error"]
+    assert src.cursor is None and src.status()["posts"] == 0
+    assert src.status()["ok"] is False and "not a channel preview" in src.status()["last_error"]
 
 
 async def test_unknown_channel_is_reported(server: PreviewServer, make_source) -> None:
@@ -303,11 +331,11 @@ async def test_given_client_is_not_closed(server: PreviewServer, make_source) ->
 
 
 async def test_connection_refused_is_a_source_error(make_source) -> None:
-    src = TelegramPublicSource("x", CHANNEL, base_url="http://127.0.0.1:9/s/", interval=0.01)
+    src = poller(base_url="http://127.0.0.1:9/s/")
     try:
         with pytest.raises(SourceError):
             await src.poll_once()
-        assert src.health["ok"] is False and src.health["backoff_until"] is not None
+        assert src.status()["ok"] is False and src.status()["backoff_until"] is not None
     finally:
         await src.aclose()
 
@@ -333,7 +361,7 @@ async def test_run_emits_each_post_once_and_stops(server: PreviewServer, make_so
     stop.set()
     await asyncio.wait_for(task, 2)
     assert ids(got) == [98, 99, 100, 101, 103, 104, 105, 106, 107, 109]
-    assert src.cursor == 109 and src.health["posts"] == 10 and src.health["ok"] is True
+    assert src.cursor == "109" and src.status()["posts"] == 10 and src.status()["ok"] is True
 
 
 async def test_run_survives_failures_then_recovers(server: PreviewServer, make_source,
@@ -346,8 +374,8 @@ async def test_run_survives_failures_then_recovers(server: PreviewServer, make_s
     await until(lambda: len(got) == 6)
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert len(server.requests) >= 4 and src.health["ok"] is True
-    assert "429" in src.health["last_error"]
+    assert len(server.requests) >= 4 and src.status()["ok"] is True
+    assert "429" in src.status()["last_error"]
 
 
 async def test_run_retries_a_post_whose_emit_failed(server: PreviewServer, make_source,
@@ -383,7 +411,7 @@ async def test_run_skips_a_post_that_always_fails(server: PreviewServer, make_so
     await until(lambda: len(got) == 5)
     stop.set()
     await asyncio.wait_for(task, 2)
-    assert ids(got) == [98, 99, 101, 103, 104] and src.cursor == 104
+    assert ids(got) == [98, 99, 101, 103, 104] and src.cursor == "104"
 
 
 async def test_run_stops_promptly_during_a_hanging_request(server: PreviewServer,
@@ -402,8 +430,8 @@ async def test_run_stops_promptly_during_a_long_backoff(server: PreviewServer,
     server.replies.append((429, {"Retry-After": "3600"}, "Too Many Requests"))
     src = make_source()
     task, stop = start_run(src, _collect([]))
-    await until(lambda: src.health["backoff_until"] is not None)
-    assert seconds_until(src.health["backoff_until"]) > 3500
+    await until(lambda: src.status()["backoff_until"] is not None)
+    assert seconds_until(src.status()["backoff_until"]) > 3500
     stop.set()
     await asyncio.wait_for(task, 1)
     assert len(server.requests) == 1  # Retry-After was honoured: no second request

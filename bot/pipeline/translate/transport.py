@@ -28,6 +28,8 @@ import requests
 from deep_translator import exceptions as dt_errors
 from deep_translator.base import BaseTranslator
 
+from bot.backoff import parse_retry_after
+
 log = logging.getLogger(__name__)
 
 MAX_RETRY_AFTER = 10.0  # a longer Retry-After: give up on the provider for this text
@@ -76,7 +78,7 @@ class _TimedRequests:
             ctx.error = exc  # some backends swallow it and fail later on None
             raise
         ctx.status = response.status_code
-        ctx.retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+        ctx.retry_after = parse_retry_after(response.headers.get("Retry-After"))
         ctx.response = response
         return response
 
@@ -92,13 +94,6 @@ def install_timed_requests() -> None:
         for module in (deepl, google, libre, microsoft, mymemory):
             if module.requests is requests:
                 module.requests = _TimedRequests(requests)
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None  # an HTTP date: rare for these APIs, fall back to our backoff
 
 
 # ------------------------------------------------------------------------ failures

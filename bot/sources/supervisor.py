@@ -1,0 +1,179 @@
+"""This module contains the supervisor of polled sources: one poller per enabled source.
+
+`Pollers` follows the sources in the store (what the config seeded and what `/sources add` and
+`/sources remove` changed) without a restart: a new source starts polling at the next
+reconcile, a removed one stops, one whose platform or address changed is restarted from a fresh
+cursor. Each poller runs in its own task, so a slow or failing source never holds up another.
+Chat sources (Telegram, Discord) are not polled: their platform adapters push their posts.
+
+A new polled kind plugs in with one entry in `KINDS`: a function that makes its `Fetcher` from
+the store's record and the settings entry, and, if its defaults differ, its `Schedule` (e.g.
+thousands of feeds spread their first polls over a whole interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, Protocol
+
+from bot.backoff import Schedule
+from bot.errors import SourceError
+from bot.model import Post
+from bot.ports import Fetcher, SourceRecord, Store
+from bot.settings import Settings, SourceSettings
+from bot.sources.health import HealthBoard
+from bot.sources.poller import Poller
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 60.0  # a source added in chat has no settings entry of its own
+FetcherFactory = Callable[[SourceRecord, SourceSettings | None], Fetcher]
+
+
+def _telegram_public(record: SourceRecord, conf: SourceSettings | None) -> Fetcher:
+    from bot.sources.telegram_public import TelegramPublicFetcher
+
+    base = conf.url if conf is not None and conf.url else "https://t.me/s/"
+    return TelegramPublicFetcher(record.id, record.address, base_url=base)
+
+
+class PolledKind(NamedTuple):
+    make: FetcherFactory
+    schedule: Callable[[float], Schedule] = Schedule  # from the source's interval
+
+
+KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public)}
+NOT_YET = {"rss": "RSS feeds are not supported yet"}
+
+
+class Host(Protocol):
+    """What the supervisor needs of the app (`bot.bootstrap.App`)."""
+
+    settings: Settings
+    store: Store
+    source_health: HealthBoard
+
+    async def ingest(self, post: Post) -> object | None: ...  # None: it could not be processed
+
+
+class _CursorKeeper:
+    """Saves a poller's cursor, unless its record was removed or now names another address:
+    this address's position means nothing there."""
+
+    def __init__(self, store: Store, record: SourceRecord) -> None:
+        self.store = store
+        self.record = record
+        self._revision = -1
+        self._same = False
+
+    def __call__(self, cursor: str) -> None:
+        revision = self.store.revision()
+        if revision != self._revision:
+            current = next((r for r in self.store.sources() if r.id == self.record.id), None)
+            self._same = current is not None and (current.platform, current.address) == (
+                self.record.platform, self.record.address)
+            self._revision = revision
+        if self._same:
+            self.store.set_cursor(self.record.id, cursor)
+
+
+def make_poller(app: Host, record: SourceRecord,
+                confs: Mapping[str, SourceSettings] | None = None) -> Poller | None:
+    """The poller of a source this process polls itself, or None (with a log line) if the
+    record cannot be polled: one bad record must not stop the others or the start. `confs`
+    (the settings' sources by id) saves a search per source when thousands start."""
+    kind = KINDS.get(record.platform)
+    if kind is None:
+        if record.platform in NOT_YET:
+            log.warning("source %s: %s; skipped", record.id, NOT_YET[record.platform])
+        return None  # chat sources: their platform adapter receives their posts
+    if confs is None:
+        confs = {s.id: s for s in app.settings.sources}
+    conf = confs.get(record.id)
+    try:
+        fetcher = kind.make(record, conf)
+    except ValueError as exc:
+        log.error("source %s cannot be polled: %s", record.id, exc)
+        return None
+    schedule = kind.schedule(conf.interval if conf is not None else DEFAULT_INTERVAL)
+    return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record),
+                  health=app.source_health.open(record.id, record.platform))
+
+
+class Running(NamedTuple):
+    record: SourceRecord
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+    poller: Poller
+
+
+class Pollers:
+    """Keeps one polling task per enabled polled source, following /sources add|remove."""
+
+    def __init__(self, app: Host, stop: asyncio.Event) -> None:
+        self.app = app
+        self.stop = stop
+        self.running: dict[str, Running] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+        self._revision = -1
+
+    def reconcile(self) -> None:
+        """Start and stop pollers to match the store (cheap when nothing changed)."""
+        revision = self.app.store.revision()
+        if revision == self._revision:
+            return
+        self._revision = revision
+        records = self.app.store.sources()
+        self.app.source_health.retain(r.id for r in records)  # chat sources removed too
+        wanted = {r.id: r for r in records if r.enabled}
+        confs = {s.id: s for s in self.app.settings.sources}
+        for source_id, running in list(self.running.items()):
+            now = wanted.get(source_id)
+            if now is None or (now.platform, now.address) != (running.record.platform,
+                                                              running.record.address):
+                # Removed, or removed and added again with another address: stop this one.
+                self._retire(source_id, running)
+                log.info("source %s removed or changed: its polling stopped", source_id)
+        for source_id, record in wanted.items():
+            if source_id not in self.running and not self.stop.is_set():
+                self._start(record, confs)
+
+    def _start(self, record: SourceRecord, confs: Mapping[str, SourceSettings]) -> None:
+        poller = make_poller(self.app, record, confs)
+        if poller is None:
+            return
+        own_stop = asyncio.Event()
+        task = asyncio.create_task(self._run(poller, own_stop), name=f"source:{record.id}")
+        self.running[record.id] = Running(record, own_stop, task, poller)
+
+    def _retire(self, source_id: str, running: Running) -> None:
+        del self.running[source_id]
+        running.stop.set()
+        self._stopping.add(running.task)
+        running.task.add_done_callback(self._stopping.discard)
+        self.app.source_health.drop(source_id, running.poller.health)
+
+    async def _run(self, poller: Poller, own_stop: asyncio.Event) -> None:
+        async def emit(post: Post) -> None:
+            if await self.app.ingest(post) is None:
+                raise SourceError(f"post {post.key} could not be processed")
+
+        await poller.run(emit, own_stop)
+
+    async def supervise(self, every: float = 2.0) -> None:
+        """Reconcile until stopped, then stop every poller and wait for it to finish."""
+        while not self.stop.is_set():
+            try:
+                self.reconcile()
+            except Exception:
+                log.exception("could not reconcile the polled sources")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+        for running in self.running.values():
+            running.stop.set()
+        tasks = [running.task for running in self.running.values()] + list(self._stopping)
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
