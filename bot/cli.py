@@ -15,6 +15,10 @@ from bot.settings import Settings, load_settings
 from bot.terminal import SafeFormatter, safe
 
 EXIT_CONFIG = 2
+CHECK_CONFIG_EXITS = """exit codes:
+  0  the config is usable; environment problems are printed as warnings
+  2  problems, each with file, key path and line: `run` refuses this config
+     (with --strict also environment problems: exactly what `run` refuses here)"""
 log = logging.getLogger("wirewatch")
 
 
@@ -25,16 +29,9 @@ def _settings(path: str | None) -> Settings:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from bot.checks import check_settings
+    from bot.checks import check_config_file
 
-    settings = load_settings(args.path)
-    problems = check_settings(settings)
-    if problems:
-        raise ConfigError(f"{args.path}: {len(problems)} problem(s)", problems)
-    subs = sum(len(r.subscriptions) for r in settings.rooms)
-    print(safe(f"{args.path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
-          f"{subs} subscriptions)"))
-    return 0
+    return check_config_file(args.path, strict=args.strict, out=sys.stdout, err=sys.stderr)
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -128,9 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--errors", metavar="FILE", help="write every skipped line's reason to FILE")
     p.set_defaults(func=cmd_replay)
 
-    p = sub.add_parser("check-config", help="validate a config file; exit 2 on problems")
+    p = sub.add_parser("check-config", help="validate a config file; exit 2 on problems",
+                       epilog=CHECK_CONFIG_EXITS, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("path")
+    p.add_argument("--strict", action="store_true",
+                   help="environment problems (unset token or webhook variables) are errors")
     p.set_defaults(func=cmd_check_config)
+
+    from bot.cli_rooms import add_parser as add_rooms_parser
+
+    add_rooms_parser(sub)
     return parser
 
 

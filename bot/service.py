@@ -13,11 +13,13 @@ import signal
 from typing import Any
 
 from bot.bootstrap import App
-from bot.errors import ConfigError, WirewatchError
+from bot.checks import require_runnable, unserved_rooms
+from bot.errors import WirewatchError
 from bot.platforms.console import ConsolePlatform
 from bot.ports import Platform
 from bot.settings import Settings
 from bot.sources.supervisor import Pollers
+from bot.yamlio import problems_error
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +27,11 @@ log = logging.getLogger(__name__)
 def make_platforms(app: App) -> dict[str, Platform]:
     """One adapter per platform that has rooms in the store, or is configured."""
     settings = app.settings
-    rooms = {r.platform for r in app.store.rooms()}
-    for kind in ("telegram", "discord"):
-        if kind in rooms and getattr(settings, kind) is None:
-            raise ConfigError(f"rooms use {kind}, but the config has no `{kind}:` section")
+    stored = app.store.rooms()
+    unserved = unserved_rooms(settings, stored)  # named, with how to remove them
+    if unserved:
+        raise problems_error(unserved)
+    rooms = {r.platform for r in stored}
     platforms: dict[str, Platform] = {}
     if "console" in rooms:
         platforms["console"] = ConsolePlatform(app.engine.renderer)
@@ -53,6 +56,7 @@ def make_platforms(app: App) -> dict[str, Platform]:
 
 async def run(settings: Settings, *, stop: asyncio.Event | None = None,
               app: App | None = None) -> int:
+    require_runnable(settings)  # what check-config --strict reports, before anything is opened
     app = app or App.open(settings)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

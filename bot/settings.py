@@ -7,22 +7,32 @@ and the values are read from the environment when a platform starts.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 from bot.files import read_text
+from bot.languages import LANGUAGES_DEFAULT, check_candidates, check_target
+from bot.yamlio import YamlDoc, format_path, load_yaml, problems_error
+
+__all__ = ["LANGUAGES_DEFAULT", "Settings", "load_settings", "parse_settings"]
 
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-LANGUAGES_DEFAULT = ("ru", "uk", "be", "bg", "en", "de", "fr", "pl", "ko")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's `chat: true` or `id: 2024` is an error at its line, never a silent 1 or "2024"
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StorageSettings(_Model):
@@ -82,8 +92,6 @@ class LanguageSettings(_Model):
     @field_validator("candidates")
     @classmethod
     def _supported(cls, value: list[str]) -> list[str]:
-        from bot.pipeline.language import check_candidates  # late: language imports settings
-
         return list(check_candidates(value))  # unknown codes: a ValueError at this key
 
 
@@ -129,16 +137,17 @@ class RoomSettings(_Model):
     language: str = Field("en", pattern=r"^[a-z]{2,3}$")
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
 
+    @field_validator("language")
+    @classmethod
+    def _translatable(cls, value: str) -> str:
+        return check_target(value)
+
     @model_validator(mode="after")
     def _needs_address(self) -> RoomSettings:
         need = {"telegram": "chat", "discord": "channel", "webhook": "url_env"}
         key = need.get(self.platform)
         if key and getattr(self, key) in (None, ""):
             raise ValueError(f"a {self.platform} room needs `{key}`")
-        ids = [s.id for s in self.subscriptions]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate subscription ids: {', '.join(dupes)}")
         return self
 
     @property
@@ -157,93 +166,142 @@ class Settings(_Model):
     topics: str | None = None  # path to a topics file; default: the bundled one
     sources: list[SourceSettings] = Field(default_factory=list)
     rooms: list[RoomSettings] = Field(default_factory=list)
+    _doc: YamlDoc | None = PrivateAttr(default=None)  # where each key was written
 
-    @model_validator(mode="after")
-    def _unique_ids(self) -> Settings:
-        for kind, items in (("source", self.sources), ("room", self.rooms)):
-            ids = [i.id for i in items]
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
-            if dupes:
-                raise ValueError(f"duplicate {kind} ids: {', '.join(dupes)}")
-        return self
+    @property
+    def source(self) -> str:
+        """The config file's name, for messages ('<config>' when built in code)."""
+        return self._doc.source if self._doc else "<config>"
 
-
-class _LineLoader(yaml.SafeLoader):
-    """A YAML loader that remembers the line of every mapping key, for error messages."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping = loader.construct_mapping(node, deep=True)
-    lines = {}
-    for key_node, _ in node.value:
-        lines[key_node.value] = key_node.start_mark.line + 1
-    mapping["__lines__"] = lines
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
+    def problem(self, path: tuple[Any, ...], message: str) -> str:
+        """`file: rooms[0].chat (line 7): message`, for checks made after parsing."""
+        if self._doc is not None:
+            return self._doc.problem(path, message)
+        return f"{self.source}: {format_path(path)}: {message}"
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _problem_text(err: Any) -> str:
+    """Pydantic's message, said the way a YAML author reads it (with the value written)."""
+    kind = err["type"]
+    msg = err["msg"].removeprefix("Value error, ")
+    given = err.get("input")
+    if kind in _TYPE_WORDS:
+        return f"expected {_TYPE_WORDS[kind]}, got {_yaml_repr(given)}" + _quote_hint(kind, given)
+    if kind == "extra_forbidden":
+        model = _model_at(tuple(err["loc"])[:-1])
+        known = f"; expected one of: {', '.join(model.model_fields)}" if model else ""
+        return f"unknown key (check its spelling and indentation){known}"
+    if kind == "missing":
+        return "required key is missing"
+    return msg
 
 
-def _strip_lines(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: _strip_lines(v) for k, v in data.items() if k not in ("__lines__", "__line__")}
-    if isinstance(data, list):
-        return [_strip_lines(v) for v in data]
-    return data
+_TYPE_WORDS = {
+    "int_type": "a whole number", "string_type": "text", "bool_type": "true or false",
+    "float_type": "a number", "list_type": "a list", "model_type": "a mapping of keys",
+    "dict_type": "a mapping of keys", "model_attributes_type": "a mapping of keys",
+}
 
 
-def _line_of(data: Any, loc: tuple[Any, ...]) -> int | None:
-    line = None
-    node = data
-    for part in loc:
-        if isinstance(node, dict):
-            line = node.get("__lines__", {}).get(part, line)
-            node = node.get(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            if isinstance(node, dict):
-                line = node.get("__line__", line)
-        else:
-            break
-    return line
+def _yaml_repr(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value)
+    return f"{value} (a {type(value).__name__})"
 
 
-def _format_loc(loc: tuple[Any, ...]) -> str:
-    out = ""
+def _quote_hint(kind: str, value: Any) -> str:
+    # YAML reads yes/no/on/off as booleans, 2024-01-01 as a date and 0755 as a number.
+    if kind == "string_type" and value is not None and not isinstance(value, (dict, list)):
+        return " (put it in quotes to make it text)"
+    return ""
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The settings model that validates the mapping at `loc`, to list its keys."""
+    model: Any = Settings
     for part in loc:
         if isinstance(part, int):
-            out += f"[{part}]"
-        elif re.match(r"^[A-Za-z_][\w-]*$", str(part)):
-            out += ("." if out else "") + str(part)
-        # pydantic adds validator names (e.g. 'function-after[...]') for unions: skip them
-    return out or "(top level)"
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        info = model.model_fields.get(part)
+        if info is None:
+            return None
+        model = _unwrap(info.annotation)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`list[X]`, `X | None` -> X, for the models above."""
+    for arg in (get_args(annotation) or (annotation,)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = _unwrap(arg) if get_args(arg) else None
+        if inner is not None:
+            return inner
+    return None
+
+
+def _cross_problems(data: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Ids written twice, and items that name no id: checked on the raw data, so they are
+    reported with every other problem and at their own lines."""
+    out: list[tuple[tuple[Any, ...], str]] = []
+    if not isinstance(data, dict):
+        return out
+
+    def dupes(items: Any, path: tuple[Any, ...], kind: str) -> None:
+        if not isinstance(items, list):
+            return
+        first: dict[Any, int] = {}
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+                continue
+            if item["id"] in first:
+                out.append(((*path, i, "id"), f"duplicate {kind} id {item['id']!r} (also "
+                            f"{format_path((*path, first[item['id']]))})"))
+            else:
+                first[item["id"]] = i
+
+    dupes(data.get("sources"), ("sources",), "source")
+    dupes(data.get("rooms"), ("rooms",), "room")
+    rooms = data.get("rooms")
+    for i, room in enumerate(rooms if isinstance(rooms, list) else []):
+        if isinstance(room, dict):
+            dupes(room.get("subscriptions"), ("rooms", i, "subscriptions"), "subscription")
+    return out
 
 
 def parse_settings(text: str, source: str = "<config>") -> Settings:
-    """Validate YAML text; raise ConfigError listing every problem with key path and line."""
-    try:
-        raw = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-    if raw is None:
-        raw = {}
+    """Validate YAML text; ConfigError listing every problem, each with file, key path, line."""
+    doc = load_yaml(text, source)
+    raw = {} if doc.data is None else doc.data
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (storage:, rooms:, ...)")
+    problems = [(path, msg) for path, msg in _cross_problems(raw)]
+    settings = None
     try:
-        return Settings.model_validate(_strip_lines(raw))
+        settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
+            # pydantic adds validator names (e.g. 'function-after[...]') to the location: skip them
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
-            line = _line_of(raw, loc)
-            where = f" (line {line})" if line else ""
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{_format_loc(loc)}{where}: {msg}")
-        raise ConfigError(f"{source}: {len(problems)} problem(s)", problems) from None
+            problems.append((loc, _problem_text(err)))
+    if problems:
+        problems.sort(key=lambda p: doc.line(p[0]) or 0)
+        raise problems_error([doc.problem(path, msg) for path, msg in problems])
+    assert settings is not None
+    settings._doc = doc
+    return settings
 
 
 def load_settings(path: str | Path) -> Settings:

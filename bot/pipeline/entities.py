@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import ahocorasick
-import yaml
 
 import config
 from bot.errors import ConfigError
@@ -33,6 +32,7 @@ from bot.pipeline.inflection import (
     expand,
 )
 from bot.text import Folded, fold, fold_word, nfc
+from bot.yamlio import YamlDoc, format_path, load_yaml, problems_error
 
 log = logging.getLogger(__name__)
 
@@ -88,20 +88,22 @@ class Rule:
 
 
 class _Problems:
-    def __init__(self, source: str) -> None:
+    """Problems found while loading, each as `file: key.path (line N): message`."""
+
+    def __init__(self, source: str, doc: YamlDoc | None = None) -> None:
         self.source = source
+        self.doc = doc
         self.items: list[str] = []
 
-    def add(self, message: str) -> None:
-        self.items.append(f"{self.source}: {message}")
+    def add(self, path: tuple[Any, ...], message: str) -> None:
+        if self.doc is not None:
+            self.items.append(self.doc.problem(path, message))
+        else:
+            self.items.append(f"{self.source}: {format_path(path)}: {message}")
 
     def raise_if_any(self) -> None:
-        if not self.items:
-            return
-        first = self.items[0]
-        extra = len(self.items) - 1
-        more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
-        raise ConfigError(first + more, list(self.items))
+        if self.items:
+            raise problems_error(self.items)
 
 
 class Watchlist:
@@ -124,39 +126,40 @@ class Watchlist:
     @classmethod
     def parse(cls, text: str, source: str = "<watchlist>") -> Watchlist:
         """Build a watchlist from YAML text; `source` names it in error messages."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise ConfigError(f"{source}: not valid YAML{where}: {problem}") from None
-        return cls.from_data(data, source)
+        doc = load_yaml(text, source)
+        return cls.from_data(doc.data, source, doc)
 
     @classmethod
-    def from_data(cls, data: Any, source: str = "<watchlist>") -> Watchlist:
-        problems = _Problems(source)
+    def from_data(cls, data: Any, source: str = "<watchlist>",
+                  doc: YamlDoc | None = None) -> Watchlist:
+        """Build a watchlist from plain data; `doc` (from `parse`) gives problems their lines."""
+        problems = _Problems(source, doc)
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: the top level must be a mapping with `entities:`")
         for key in data:
             if key not in ("version", "suffixes", "entities"):
-                problems.add(f"unknown top-level key {key!r}")
+                problems.add((key,), f"unknown top-level key {key!r}; expected entities, "
+                             "suffixes, version")
         suffixes = _load_suffixes(data.get("suffixes") or {}, problems)
         raw_entities = data.get("entities")
         if not isinstance(raw_entities, list) or not raw_entities:
-            problems.add("`entities:` must be a non-empty list")
+            problems.add(("entities",), "`entities:` must be a non-empty list")
             problems.raise_if_any()
         entities: list[Entity] = []
         rules: dict[str, Rule] = {}
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, raw in enumerate(raw_entities):
             entity = _load_entity(raw, index, suffixes, problems, rules)
             if entity is None:
                 continue
             if entity.id in seen:
-                problems.add(f"duplicate entity id {entity.id!r} (entry {index + 1})")
+                first = seen[entity.id]
+                line = doc.line(("entities", first)) if doc else None
+                problems.add(("entities", index, "id"),
+                             f"duplicate entity id {entity.id!r} (also entities[{first}]"
+                             + (f", line {line})" if line else ")"))
                 continue
-            seen.add(entity.id)
+            seen[entity.id] = index
             entities.append(entity)
         problems.raise_if_any()
         log.debug("watchlist %s: %d entities, %d keys", source, len(entities), len(rules))
@@ -189,109 +192,129 @@ class Watchlist:
 def _load_suffixes(raw: Any, problems: _Problems) -> Suffixes:
     classes: dict[str, SuffixClass] = {}
     if not isinstance(raw, dict):
-        problems.add("`suffixes:` must map class names to lists of endings")
+        problems.add(("suffixes",), "`suffixes:` must map class names to lists of endings")
         return Suffixes({})
     for name, spec in raw.items():
         where = f"suffix class {name!r}"
+        path: tuple[Any, ...] = ("suffixes", name)
         if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9_]*$", name):
-            problems.add(f"{where}: names use lower-case letters, digits and _")
+            problems.add(path, f"{where}: names use lower-case letters, digits and _")
             continue
         flags = {"detached": False, "open": False}
         if isinstance(spec, dict):
             unknown = set(spec) - {"forms", "detached", "open"}
             if unknown:
-                problems.add(f"{where}: unknown keys {sorted(unknown)}")
+                problems.add(path, f"{where}: unknown keys {sorted(unknown)}; expected forms, "
+                             "detached, open")
             for flag in flags:
                 value = spec.get(flag, False)
                 if not isinstance(value, bool):
-                    problems.add(f"{where}: `{flag}` must be true or false")
+                    problems.add((*path, flag), f"{where}: `{flag}` must be true or false, "
+                                 f"got {value!r}")
                 flags[flag] = bool(value)
             spec = spec.get("forms")
+            path = (*path, "forms")
         if (not isinstance(spec, list) or not spec
                 or not all(isinstance(f, str) or f is None for f in spec)):
-            problems.add(f"{where}: needs a non-empty list of endings (strings)")
+            problems.add(path, f"{where}: needs a non-empty list of endings (strings)")
             continue
         forms = tuple("" if f is None else f for f in spec)
         classes[name] = SuffixClass(name, forms, flags["detached"], flags["open"])
     try:
         return Suffixes(classes)
     except PatternError as exc:
-        problems.add(str(exc))
+        problems.add(("suffixes",), str(exc))
         return Suffixes({})
 
 
 def _load_entity(raw: Any, index: int, suffixes: Suffixes, problems: _Problems,
                  rules: dict[str, Rule]) -> Entity | None:
+    at: tuple[Any, ...] = ("entities", index)
     where = f"entities[{index}]"
     if not isinstance(raw, dict):
-        problems.add(f"{where}: each entity is a mapping with id, type, name, aliases")
+        problems.add(at, f"{where}: each entity is a mapping with id, type, name, aliases")
         return None
     eid = raw.get("id")
     if not isinstance(eid, str) or not _ID_RE.match(eid):
-        problems.add(f"{where}: `id` must be lower_snake_case, got {eid!r}")
+        problems.add((*at, "id"), f"{where}: `id` must be lower_snake_case, got {eid!r}")
         return None
     where = f"entity {eid!r}"
-    for key in sorted(set(raw) - _ENTITY_KEYS):
-        problems.add(f"{where}: unknown key {key!r}")
+    for key in sorted(set(raw) - _ENTITY_KEYS, key=str):
+        problems.add((*at, key), f"{where}: unknown key {key!r}; expected one of "
+                     f"{', '.join(sorted(_ENTITY_KEYS))}")
     etype = raw.get("type")
     if etype not in ENTITY_TYPES:
-        problems.add(f"{where}: `type` must be one of {', '.join(ENTITY_TYPES)}, got {etype!r}")
+        problems.add((*at, "type"),
+                     f"{where}: `type` must be one of {', '.join(ENTITY_TYPES)}, got {etype!r}")
     name = raw.get("name")
     if not isinstance(name, str) or not name.strip():
-        problems.add(f"{where}: needs a canonical English `name`")
+        problems.add((*at, "name"), f"{where}: needs a canonical English `name`")
         name = eid
     tag = raw.get("hashtag")
     if tag is not None and (not isinstance(tag, str) or not _HASHTAG_RE.match(tag)):
-        problems.add(f"{where}: `hashtag` must be letters and digits, got {tag!r}")
+        problems.add((*at, "hashtag"), f"{where}: `hashtag` must be letters and digits, got {tag!r}")
         tag = None
     raw_aliases = raw.get("aliases")
     if not isinstance(raw_aliases, dict) or not raw_aliases:
-        problems.add(f"{where}: `aliases` must map language codes to lists of aliases")
+        problems.add((*at, "aliases"),
+                     f"{where}: `aliases` must map language codes to lists of aliases")
         return None
 
     aliases: dict[str, list[str]] = {}
     for lang, items in raw_aliases.items():
+        path = (*at, "aliases", lang)
         if not isinstance(lang, str) or not _LANG_RE.match(lang):
-            problems.add(f"{where}: {lang!r} is not a language code (en, ru, uk, ...)")
+            problems.add(path, f"{where}: {lang!r} is not a language code (en, ru, uk, ...)")
             continue
         if not isinstance(items, list) or not all(isinstance(a, str) for a in items):
-            problems.add(f"{where}: aliases for {lang!r} must be a list of strings")
+            problems.add(path, f"{where}: aliases for {lang!r} must be a list of strings"
+                         + _not_text(items))
             continue
         shown = aliases.setdefault(lang, [])
-        for alias in items:
+        for i, alias in enumerate(items):
             try:
                 readable = display_form(alias, suffixes)
                 forms = expand(alias, suffixes)
             except PatternError as exc:
-                problems.add(f"{where}, alias {alias!r} ({lang}): {exc}")
+                problems.add((*path, i), f"{where}, alias {alias!r} ({lang}): {exc}")
                 continue
             if readable not in shown:
                 shown.append(readable)
             for form in forms:
                 rule = Rule(eid, alias, lang, form.surface_len, form.open, form.case)
-                _add_rule(rules, form.text, rule, problems)
+                _add_rule(rules, form.text, rule, problems, (*path, i))
 
     not_in = raw.get("not_in") or []
     if not isinstance(not_in, list) or not all(isinstance(a, str) for a in not_in):
-        problems.add(f"{where}: `not_in` must be a list of phrases")
+        problems.add((*at, "not_in"), f"{where}: `not_in` must be a list of phrases"
+                     + _not_text(not_in))
         not_in = []
-    for phrase in not_in:
+    for i, phrase in enumerate(not_in):
         try:
             forms = expand(phrase, suffixes)
         except PatternError as exc:
-            problems.add(f"{where}, not_in phrase {phrase!r}: {exc}")
+            problems.add((*at, "not_in", i), f"{where}, not_in phrase {phrase!r}: {exc}")
             continue
         for form in forms:
             rule = Rule(eid, phrase, "", len(form.text), form.open, form.case, block=True)
-            _add_rule(rules, form.text, rule, problems)
+            _add_rule(rules, form.text, rule, problems, (*at, "not_in", i))
     return Entity(eid, etype if isinstance(etype, str) else "", name.strip(), aliases, tag)
 
 
-def _add_rule(rules: dict[str, Rule], text: str, rule: Rule, problems: _Problems) -> None:
+def _not_text(items: Any) -> str:
+    """Which item of a list is not text: YAML reads `yes`, `1984` or `2024-01-01` as others."""
+    if not isinstance(items, list):
+        return f", got {items!r}"
+    bad = next((a for a in items if not isinstance(a, str)), None)
+    return f", got {bad!r} (put it in quotes to make it text)"
+
+
+def _add_rule(rules: dict[str, Rule], text: str, rule: Rule, problems: _Problems,
+              path: tuple[Any, ...] = ()) -> None:
     key = fold_word(text)
     if len(key) != len(text):  # offsets into the text rely on folding keeping lengths
-        problems.add(f"entity {rule.entity_id!r}, alias {rule.alias!r}: form {text!r} changes "
-                     "length when folded")
+        problems.add(path, f"entity {rule.entity_id!r}, alias {rule.alias!r}: form {text!r} "
+                     "changes length when folded")
         return
     variants = [key]
     for a, b in (_APOSTROPHES, _APOSTROPHES[::-1]):
@@ -305,7 +328,7 @@ def _add_rule(rules: dict[str, Rule], text: str, rule: Rule, problems: _Problems
         if old.entity_id != rule.entity_id or old.block != rule.block:
             what = "not_in phrase" if rule.block else "alias"
             old_what = "not_in phrase" if old.block else "alias"
-            problems.add(
+            problems.add(path,
                 f"entity {rule.entity_id!r}, {what} {rule.alias!r}: form {text!r} is also a form "
                 f"of {old_what} {old.alias!r} of entity {old.entity_id!r}")
             continue

@@ -40,6 +40,7 @@ from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
 from bot.errors import ConfigError
+from bot.languages import LANGUAGES_DEFAULT
 from bot.pipeline.orthography import (
     SCRIPT_LANGUAGES,
     Word,
@@ -47,7 +48,6 @@ from bot.pipeline.orthography import (
     split_words,
     sum_evidence,
 )
-from bot.settings import LANGUAGES_DEFAULT
 from bot.text import clean_for_language
 
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(LANGUAGES_DEFAULT)

@@ -18,13 +18,13 @@ import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 import config
 from bot.errors import BadQuery, ConfigError
 from bot.files import read_text
 from bot.pipeline.query import Check, Doc, Query, parse
+from bot.yamlio import YamlDoc, load_yaml, problems_error
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class Topics:
     @classmethod
     def load(cls, path: str | Path | None = None,
              known_entities: Collection[str] | None = None) -> Topics:
-        """Read a topics file (None: the bundled one); ConfigError names topic and position."""
+        """Read a topics file (None: the bundled one); ConfigError names file, key path, line."""
         path = bundled_path() if path is None else Path(path)
         text = read_text(path, "topics")
         return cls.from_yaml(text, str(path), known_entities=known_entities)
@@ -68,9 +68,7 @@ class Topics:
                   known_entities: Collection[str] | None = None) -> Topics:
         topics, problems = _read(text, source, known_entities)
         if problems:
-            raise ConfigError(f"{source}: {problems[0]}" if len(problems) == 1
-                              else f"{source}: {len(problems)} problems: " + "; ".join(problems),
-                              [f"{source}: {p}" for p in problems])
+            raise problems_error(problems)
         log.debug("loaded %d topics from %s", len(topics), source)
         return cls(topics)
 
@@ -116,69 +114,77 @@ class Topics:
 
 def _read(text: str, source: str,
           known_entities: Collection[str] | None) -> tuple[list[Topic], list[str]]:
+    """The topics of a file, or every problem, each as `file: topics[i].key (line N): ...`."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return [], [f"not valid YAML{where}: {getattr(exc, 'problem', None) or exc}"]
-    items = _topic_nodes(root)
+        doc = load_yaml(text, source)
+    except ConfigError as exc:
+        return [], list(exc.problems)
+    items = _topic_items(doc)
     if isinstance(items, str):
         return [], [items]
     topics: list[Topic] = []
     problems: list[str] = []
-    seen: set[str] = set()
-    for node in items:
-        line = node.start_mark.line + 1
-        if not isinstance(node, yaml.MappingNode):
-            problems.append(f"line {line}: a topic must be a mapping with id and query")
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(items):
+        at: tuple[Any, ...] = ("topics", index)
+        if not isinstance(raw, dict):
+            problems.append(doc.problem(at, "a topic must be a mapping with id and query"))
             continue
-        fields = {k.value: v for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-        topic_id = fields["id"].value if isinstance(fields.get("id"), yaml.ScalarNode) else None
-        name = f"topic {topic_id!r} (line {line})" if topic_id else f"topic at line {line}"
-        unknown = sorted(set(fields) - _KEYS)
+        topic_id = raw.get("id") if isinstance(raw.get("id"), str) else None
+        name = f"topic {topic_id!r}" if topic_id else f"topics[{index}]"
+        unknown = sorted(set(raw) - _KEYS, key=str)
         if unknown:
-            problems.append(f"{name}: unknown key(s) {', '.join(unknown)}; expected "
-                            "id, query, description")
+            problems.append(doc.problem((*at, unknown[0]), f"{name}: unknown key(s) "
+                                        f"{', '.join(map(str, unknown))}; expected id, query, "
+                                        "description"))
         if topic_id is None or not _ID_RE.match(topic_id):
-            problems.append(f"{name}: expected an id of lower-case letters, digits and _")
+            problems.append(doc.problem((*at, "id"), f"{name}: expected an id of lower-case "
+                                        f"letters, digits and _, got {raw.get('id')!r}"))
             continue
         if topic_id in seen:
-            problems.append(f"{name}: duplicate topic id")
+            first = seen[topic_id]
+            problems.append(doc.problem((*at, "id"), f"{name}: duplicate topic id (also "
+                                        f"topics[{first}], line {doc.line(('topics', first))})"))
             continue
-        seen.add(topic_id)
-        query_node = fields.get("query")
-        if not isinstance(query_node, yaml.ScalarNode) or not query_node.value.strip():
-            problems.append(f"{name}: expected a query")
+        seen[topic_id] = index
+        query_text = raw.get("query")
+        if not isinstance(query_text, str) or not query_text.strip():
+            got = "" if query_text is None else f", got {query_text!r} (quote it to make it text)"
+            problems.append(doc.problem((*at, "query"), f"{name}: expected a query{got}"))
             continue
-        qline = query_node.start_mark.line + 1
         try:
-            query = parse(query_node.value, known_entities=known_entities)
+            query = parse(query_text, known_entities=known_entities)
         except BadQuery as exc:
-            problems.append(f"topic {topic_id!r}, query at line {qline}: {exc}")
+            problems.append(doc.problem((*at, "query"), f"{name}: {exc}"))
             continue
         earlier = {t.id for t in topics}
         for ref in sorted(query.topics() - earlier):
-            at = query_node.value.lower().find(f"topic:{ref}")
-            problems.append(f"topic {topic_id!r}, query at line {qline}: topic:{ref} at column "
-                            f"{at + 1} is not defined above it (expected one of: "
-                            f"{', '.join(sorted(earlier)) or 'none yet'})")
-        desc_node = fields.get("description")
-        description = desc_node.value.strip() if isinstance(desc_node, yaml.ScalarNode) else ""
-        topics.append(Topic(topic_id, query, description))
+            col = query_text.lower().find(f"topic:{ref}")
+            problems.append(doc.problem((*at, "query"), f"{name}: topic:{ref} at column "
+                                        f"{col + 1} is not defined above it (expected one of: "
+                                        f"{', '.join(sorted(earlier)) or 'none yet'})"))
+        description = raw.get("description")
+        if description is not None and not isinstance(description, str):
+            problems.append(doc.problem((*at, "description"), f"{name}: the description must "
+                                        f"be text, got {description!r}"))
+            description = None
+        topics.append(Topic(topic_id, query, (description or "").strip()))
     return topics, problems
 
 
-def _topic_nodes(root: yaml.Node | None) -> list[yaml.Node] | str:
-    """The sequence under `topics:`, or a problem description."""
-    if root is None:
+def _topic_items(doc: YamlDoc) -> list[Any] | str:
+    """The list under `topics:`, or a problem description."""
+    data = doc.data
+    if data is None:
         return []
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == "topics":
-                if isinstance(value, yaml.SequenceNode):
-                    return list(value.value)
-                if isinstance(value, yaml.ScalarNode) and value.value in ("", "~", "null"):
-                    return []
-                return f"line {value.start_mark.line + 1}: expected a list of topics under topics:"
-    return "expected a top-level `topics:` list"
+    if not isinstance(data, dict) or "topics" not in data:
+        return f"{doc.source}: expected a top-level `topics:` list"
+    unknown = sorted(set(data) - {"topics"}, key=str)
+    if unknown:
+        return doc.problem((unknown[0],), f"unknown top-level key {unknown[0]!r}; expected topics")
+    items = data["topics"]
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        return doc.problem(("topics",), "expected a list of topics under topics:")
+    return items

@@ -451,6 +451,17 @@ class SQLiteStore:
                            (new_id,))
             self._bump()
 
+    def remove_room(self, room_id: str) -> bool:
+        """Remove a room with its subscriptions and keywords; its alerts stay as history (the
+        relay fails unsent ones: the room is gone). A config file that still names the room
+        seeds it again, from scratch, at the next start."""
+        with self.transaction():
+            cur = self._exec("DELETE FROM rooms WHERE id=?", (room_id,))  # cascades
+            self._exec("DELETE FROM seeded WHERE (kind='room' AND key=?1) OR (kind='subscription' "
+                       "AND substr(key, 1, length(?1) + 1) = ?1 || '/')", (room_id,))
+            self._bump()
+        return cur.rowcount == 1
+
     def remove_subscription(self, room_id: str, sub_id: str) -> bool:
         with self.transaction():
             cur = self._exec("DELETE FROM subscriptions WHERE room_id=? AND id=?", (room_id, sub_id))

@@ -60,10 +60,11 @@ def test_bad_query_reported_at_its_key():
 def test_room_needs_address_and_ids_unique():
     with pytest.raises(ConfigError) as err:
         parse_settings("rooms:\n - {id: a, platform: telegram}\n")
-    assert "rooms[0] (line 2): a telegram room needs `chat`" in err.value.problems
+    assert err.value.problems == ["<config>: rooms[0] (line 2): a telegram room needs `chat`"]
     with pytest.raises(ConfigError) as err:
         parse_settings("rooms:\n - {id: a, platform: console}\n - {id: a, platform: console}\n")
-    assert "duplicate room ids: a" in err.value.problems[0]
+    assert err.value.problems == ["<config>: rooms[1].id (line 3): duplicate room id 'a' "
+                                  "(also rooms[0])"]
 
 
 def test_yaml_syntax_error_names_line():
@@ -85,5 +86,103 @@ def test_bundled_configs_are_valid():
 def test_unknown_language_candidates_are_reported():
     with pytest.raises(ConfigError) as err:
         parse_settings("languages: {candidates: [ru, xx, en]}\n")
-    assert err.value.problems[0].startswith("languages.candidates (line 1)")
+    assert err.value.problems[0].startswith("<config>: languages.candidates (line 1): ")
     assert "xx" in err.value.problems[0]
+
+
+# Every kind of broken config, with the exact message: file, key path, line.
+BROKEN = [
+    ("rooms:\n  - {id: a, platform: console}\nrooms:\n  - {id: b, platform: console}\n",
+     ["c.yaml: rooms (line 3): duplicate key 'rooms' (first at line 1); write each key once"]),
+    ("rooms:\n  - id: a\n    platform: console\n    language: en\n    language: de\n",
+     ["c.yaml: rooms[0].language (line 5): duplicate key 'language' (first at line 4); "
+      "write each key once"]),
+    ("rooms:\n  - {id: a, platform: telegram, chat: true}\n",
+     ["c.yaml: rooms[0].chat (line 2): expected a whole number, got true"]),
+    ("rooms:\n  - {id: a, platform: telegram, chat: '-100123'}\n",
+     ["c.yaml: rooms[0].chat (line 2): expected a whole number, got '-100123'"]),
+    ("rooms:\n  - {id: 2024, platform: console}\n",
+     ["c.yaml: rooms[0].id (line 2): expected text, got the number 2024 "
+      "(put it in quotes to make it text)"]),
+    ("rooms:\n  - id: a\n    platform: console\n    language: no\n",  # YAML 1.1: no = false
+     ["c.yaml: rooms[0].language (line 4): expected text, got false "
+      "(put it in quotes to make it text)"]),
+    ("translation: {providers: [{name: deepl, use_free_api: 1}]}\n",
+     ["c.yaml: translation.providers[0].use_free_api (line 1): expected true or false, "
+      "got the number 1"]),
+    ("telegram: {moderators: [12, yes]}\n",
+     ["c.yaml: telegram.moderators[1] (line 1): expected a whole number, got true"]),
+    ("delivery:\n  lease: fast\n",
+     ["c.yaml: delivery.lease (line 2): expected a number, got 'fast'"]),
+    ("rooms: {id: a}\n", ["c.yaml: rooms (line 1): expected a list, got a mapping"]),
+    ("storage:\n  pth: x.db\n",
+     ["c.yaml: storage.pth (line 2): unknown key (check its spelling and indentation); "
+      "expected one of: engine, path"]),
+    ("rooms:\n  - {id: a, platform: console, language: ua}\n",
+     ["c.yaml: rooms[0].language (line 2): 'ua' is not a language alerts can be translated "
+      "into (did you mean 'uk', Ukrainian?); use an ISO 639-1 code such as en, ru, uk, de, fr, "
+      "pl, ko"]),
+    ("rooms:\n  - {id: a, platform: console, language: xx}\n",
+     ["c.yaml: rooms[0].language (line 2): 'xx' is not a language alerts can be translated "
+      "into; use an ISO 639-1 code such as en, ru, uk, de, fr, pl, ko"]),
+    ("rooms:\n  - id: a\n    platform: console\n    subscriptions:\n"
+     "      - {id: s, query: x}\n      - {id: s, query: y}\n",
+     ["c.yaml: rooms[0].subscriptions[1].id (line 6): duplicate subscription id 's' "
+      "(also rooms[0].subscriptions[0])"]),
+    ("sources:\n  - {id: s, platform: telegram}\n",
+     ["c.yaml: sources[0] (line 2): a telegram source needs `chat`"]),
+    ("rooms:\n  - {platform: console}\n",
+     ["c.yaml: rooms[0].id (line 2): required key is missing"]),
+]
+
+
+@pytest.mark.parametrize("text, problems", BROKEN)
+def test_each_broken_kind_has_its_positioned_message(text, problems):
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text, "c.yaml")
+    assert err.value.problems == problems
+    assert str(err.value) == problems[0]
+
+
+def test_all_problems_at_once_in_file_order():
+    text = ("storage: {pth: x}\nrooms:\n  - {id: a, platform: telegram, chat: true}\n"
+            "  - {id: a, platform: console}\nstorage: {path: y}\n")
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text, "c.yaml")
+    # a duplicate key stops the loading: what it would have read is ambiguous
+    assert err.value.problems == [
+        "c.yaml: storage (line 5): duplicate key 'storage' (first at line 1); write each key once"]
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text.replace("storage: {path: y}\n", ""), "c.yaml")
+    assert [p.split(":")[1].strip() for p in err.value.problems] == [
+        "storage.pth (line 1)", "rooms[0].chat (line 3)", "rooms[1].id (line 4)"]
+    assert str(err.value).endswith("(and 2 more problems)")
+
+
+def test_aliases_share_values_and_merge_keys_may_override():
+    text = (
+        "rooms:\n  - &room {id: a, platform: console, language: de}\n"
+        "  - {<<: *room, id: b}\n")
+    s = parse_settings(text)
+    assert [(r.id, r.language) for r in s.rooms] == [("a", "de"), ("b", "de")]
+
+
+def test_an_alias_bomb_is_refused_quickly():
+    import time
+
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        parse_settings("\n".join(lines) + "\n", "c.yaml")
+    assert time.perf_counter() - start < 2
+    assert err.value.problems[0].startswith("c.yaml: line ")
+    assert "aliases expand this file to more than 100,000 values" in err.value.problems[0]
+
+
+def test_settings_know_their_file_and_lines():
+    s = parse_settings("storage:\n  path: /tmp/x.db\n", "c.yaml")
+    assert s.source == "c.yaml"
+    assert s.problem(("storage", "path"), "bad") == "c.yaml: storage.path (line 2): bad"
+    assert s.problem(("rooms", 0), "bad") == "c.yaml: rooms[0]: bad"  # not in the file
