@@ -89,6 +89,13 @@ def require_runnable(settings: Settings, env: Mapping[str, str] | None = None) -
         raise problems_error([p.message for p in problems])
 
 
+def refuse_unserved_rooms(settings: Settings, rooms: Iterable[Room]) -> None:
+    """What `run` checks once the store is open: ConfigError naming every unserved room."""
+    problems = unserved_rooms(settings, rooms)
+    if problems:
+        raise problems_error(problems)
+
+
 def unserved_rooms(settings: Settings, rooms: Iterable[Room]) -> list[str]:
     """Rooms in the database on a platform the config has no section for: nothing could send
     their alerts. Each message names the room and how to remove it."""
@@ -256,7 +263,8 @@ def report(path: str, settings: Settings, problems: Sequence[Problem], *, strict
     if errors:
         raise problems_error([p.message for p in errors])
     subs = sum(len(r.subscriptions) for r in settings.rooms)
-    note = f"; {len(warnings)} warning(s), which `run` refuses" if warnings else ""
+    note = (f"; {len(warnings)} warning(s) above: `run` refuses to start until they are fixed"
+            if warnings else "")
     print(f"{path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
           f"{subs} subscriptions){note}", file=out)
     return 0

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections import Counter
+from pathlib import Path
 from typing import Any, TextIO
 
 from bot.errors import ConfigError
@@ -41,9 +43,14 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 
 def _open(settings: Settings) -> Any:
+    """The configured store; ConfigError if there is none yet (never creates one)."""
     from bot.storage.sqlite import open_store
 
-    return open_store(settings.storage.path)
+    raw = settings.storage.path
+    if raw == ":memory:" or not Path(os.path.expandvars(os.path.expanduser(raw))).is_file():
+        raise ConfigError(f"no database at {raw} yet (`wirewatch run --config "
+                          f"{settings.source}` creates it): no rooms to list or remove")
+    return open_store(raw)
 
 
 def _platform_note(settings: Settings, room: Room) -> str:

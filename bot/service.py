@@ -13,13 +13,12 @@ import signal
 from typing import Any
 
 from bot.bootstrap import App
-from bot.checks import require_runnable, unserved_rooms
+from bot.checks import refuse_unserved_rooms, require_runnable
 from bot.errors import WirewatchError
 from bot.platforms.console import ConsolePlatform
 from bot.ports import Platform
 from bot.settings import Settings
 from bot.sources.supervisor import Pollers
-from bot.yamlio import problems_error
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +27,7 @@ def make_platforms(app: App) -> dict[str, Platform]:
     """One adapter per platform that has rooms in the store, or is configured."""
     settings = app.settings
     stored = app.store.rooms()
-    unserved = unserved_rooms(settings, stored)  # named, with how to remove them
-    if unserved:
-        raise problems_error(unserved)
+    refuse_unserved_rooms(settings, stored)  # names each room, and how to remove it
     rooms = {r.platform for r in stored}
     platforms: dict[str, Platform] = {}
     if "console" in rooms:

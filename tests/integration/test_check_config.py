@@ -247,3 +247,13 @@ def test_removing_a_room_still_in_the_file_says_it_comes_back(tmp_path, capsys, 
     assert "note: c.yaml still names room screen: the next start adds it again" in (
         capsys.readouterr().out)
 
+
+
+def test_rooms_commands_never_create_a_database(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, "rooms: []\n")
+    for command in (["rooms", "list", "--config", "c.yaml"],
+                    ["rooms", "remove", "desk", "--config", "c.yaml"]):
+        assert main(command) == 2
+        assert f"error: no database at {tmp_path / 'w.db'} yet" in capsys.readouterr().err
+    assert not (tmp_path / "w.db").exists()
