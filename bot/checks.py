@@ -46,6 +46,12 @@ class Problem:
 
 def check_settings(settings: Settings) -> list[str]:
     """Watchlist and query problems, each with file, key path and line; [] means usable."""
+    unreadable = [settings.problem((key,), f"{value} is not a readable file (paths are relative "
+                                   f"to the folder wirewatch runs in, {Path.cwd()})")
+                  for key, value in (("entities", settings.entities), ("topics", settings.topics))
+                  if value is not None and not Path(value).is_file()]
+    if unreadable:
+        return unreadable
     try:
         watchlist, topics = _watchlists(settings.entities, settings.topics)
     except ConfigError as exc:
@@ -247,8 +253,8 @@ def check_config_file(path: str, *, strict: bool, out: TextIO, err: TextIO) -> i
     try:
         rooms = store_rooms(settings)
         extra: list[Problem] = []
-    except ConfigError as exc:  # a damaged database: `run` refuses it too
-        rooms, extra = None, [Problem(settings.problem(("storage", "path"), str(exc)))]
+    except ConfigError as exc:  # a damaged database: `run` refuses it too, in these words
+        rooms, extra = None, [Problem(str(exc))]
     return report(path, settings, extra + check_config(settings, store_rooms=rooms),
                   strict=strict, out=out, err=err)
 

@@ -257,3 +257,23 @@ def test_rooms_commands_never_create_a_database(tmp_path, capsys, monkeypatch):
         assert main(command) == 2
         assert f"error: no database at {tmp_path / 'w.db'} yet" in capsys.readouterr().err
     assert not (tmp_path / "w.db").exists()
+
+
+def test_a_missing_watchlist_is_named_at_its_config_key(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, "entities: people.yaml\ntopics: topics.yaml\n")
+    message = (f"c.yaml: entities (line 2): people.yaml is not a readable file (paths are "
+               f"relative to the folder wirewatch runs in, {tmp_path})")
+    for code, err in (check(path, capsys), run(path, capsys)):
+        assert code == 2 and f"error: {message} (and 1 more problem)\n" in err
+        assert "  - c.yaml: topics (line 3): topics.yaml is not a readable file" in err
+
+
+def test_a_damaged_database_is_refused_alike(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.db").write_bytes(b"not a database at all" * 100)
+    path = write(tmp_path, "rooms: []\n")
+    results = [check(path, capsys), run(path, capsys)]
+    assert [code for code, _ in results] == [2, 2]
+    first = {err.splitlines()[0] for _, err in results}
+    assert len(first) == 1 and "is not a usable wirewatch database" in first.pop()
