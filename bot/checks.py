@@ -236,9 +236,9 @@ def store_rooms(settings: Settings) -> list[Room] | None:
     raw = settings.storage.path
     if raw == ":memory:" or not Path(os.path.expandvars(os.path.expanduser(raw))).is_file():
         return None
-    from bot.storage.sqlite import open_store
+    from bot.storage import open_store
 
-    store = open_store(raw)
+    store = open_store(settings.storage)
     try:
         return store.rooms()
     finally:

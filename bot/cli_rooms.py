@@ -44,13 +44,13 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 def _open(settings: Settings) -> Any:
     """The configured store; ConfigError if there is none yet (never creates one)."""
-    from bot.storage.sqlite import open_store
+    from bot.storage import open_store
 
     raw = settings.storage.path
     if raw == ":memory:" or not Path(os.path.expandvars(os.path.expanduser(raw))).is_file():
         raise ConfigError(f"no database at {raw} yet (`wirewatch run --config "
                           f"{settings.source}` creates it): no rooms to list or remove")
-    return open_store(raw)
+    return open_store(settings.storage)
 
 
 def _platform_note(settings: Settings, room: Room) -> str:
