@@ -167,16 +167,12 @@ def test_aliases_share_values_and_merge_keys_may_override():
     assert [(r.id, r.language) for r in s.rooms] == [("a", "de"), ("b", "de")]
 
 
-def test_an_alias_bomb_is_refused_quickly():
-    import time
-
+def test_an_alias_bomb_is_refused():
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+    for prev, name in zip("abcdefghijk", "bcdefghijkl", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
-    start = time.perf_counter()
-    with pytest.raises(ConfigError) as err:
+    with pytest.raises(ConfigError) as err:  # 9**12 values: expanded, it would never finish
         parse_settings("\n".join(lines) + "\n", "c.yaml")
-    assert time.perf_counter() - start < 2
     assert err.value.problems[0].startswith("c.yaml: line ")
     assert "aliases expand this file to more than 100,000 values" in err.value.problems[0]
 

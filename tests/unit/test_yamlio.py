@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from bot.errors import ConfigError
@@ -51,11 +49,10 @@ def test_merge_keys_may_be_overridden():
 
 def test_an_alias_bomb_is_refused_before_anything_expands_it():
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+    for prev, name in zip("abcdefghijk", "bcdefghijkl", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
-    start = time.perf_counter()
+    # 9**12 values: expanding it would never finish, so an answer proves nothing expanded it
     [message] = problems("\n".join(lines) + "\n")
-    assert time.perf_counter() - start < 1
     assert message == ("f.yaml: line 7: aliases expand this file to more than 100,000 values "
                        "(*f, used 9 times from line 7 on, stands for more than 100,000 values); "
                        "refusing to load it: write the values out instead")
