@@ -78,7 +78,8 @@ def check_target(code: str) -> str:
     says what the code is not and how a close one is spelled."""
     if code in NAMES:
         return code
-    hint = {"ua": "uk", "kr": "ko", "jp": "ja", "cn": "zh", "gr": "el", "dk": "da", "se": "sv",
+    by_name = {name.lower(): c for c, name in NAMES.items()}
+    hint = by_name.get(code.strip().lower()) or {"ua": "uk", "kr": "ko", "jp": "ja", "cn": "zh", "gr": "el", "dk": "da", "se": "sv",
             "cz": "cs", "rus": "ru", "ukr": "uk", "eng": "en", "deu": "de", "ger": "de",
             "fra": "fr", "fre": "fr", "pol": "pl", "kor": "ko", "iw": "he", "jw": "jv"}.get(code)
     better = f" (did you mean {hint!r}, {NAMES[hint]}?)" if hint else ""

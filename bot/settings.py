@@ -134,7 +134,7 @@ class RoomSettings(_Model):
     channel: int | None = None
     thread: int | None = None
     url_env: str | None = None  # webhook: env var holding the URL
-    language: str = Field("en", pattern=r"^[a-z]{2,3}$")
+    language: str = "en"  # checked against the languages alerts can be translated into
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
 
     @field_validator("language")
@@ -193,6 +193,13 @@ def _problem_text(err: Any) -> str:
         return f"unknown key (check its spelling and indentation){known}"
     if kind == "missing":
         return "required key is missing"
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == _ID_RE:
+        return ("expected an id: a letter or digit, then letters, digits, _ . or - (64 at most), "
+                f"got {_yaml_repr(given)}")
+    if kind == "literal_error":
+        return f"{msg.replace('Input should be', 'expected', 1)}, got {_yaml_repr(given)}"
+    if kind.startswith(("greater_than", "less_than")):
+        return f"{msg.replace('Input should be', 'expected a number', 1)}, got {_yaml_repr(given)}"
     return msg
 
 
@@ -253,8 +260,8 @@ def _unwrap(annotation: Any) -> Any:
 
 
 def _cross_problems(data: Any) -> list[tuple[tuple[Any, ...], str]]:
-    """Ids written twice, and items that name no id: checked on the raw data, so they are
-    reported with every other problem and at their own lines."""
+    """Ids written twice: checked on the raw data, so they are reported with every other
+    problem, at the line of the second one."""
     out: list[tuple[tuple[Any, ...], str]] = []
     if not isinstance(data, dict):
         return out

@@ -133,6 +133,19 @@ BROKEN = [
      ["c.yaml: sources[0] (line 2): a telegram source needs `chat`"]),
     ("rooms:\n  - {platform: console}\n",
      ["c.yaml: rooms[0].id (line 2): required key is missing"]),
+    ("rooms:\n  - {id: a b, platform: console}\n",
+     ["c.yaml: rooms[0].id (line 2): expected an id: a letter or digit, then letters, digits, "
+      "_ . or - (64 at most), got 'a b'"]),
+    ("rooms:\n  - {id: a, platform: telegramm, chat: 1}\n",
+     ["c.yaml: rooms[0].platform (line 2): expected 'telegram', 'discord', 'console' or "
+      "'webhook', got 'telegramm'"]),
+    ("delivery:\n  lease: 0\n",
+     ["c.yaml: delivery.lease (line 2): expected a number greater than or equal to 1, "
+      "got the number 0"]),
+    ("rooms:\n  - {id: a, platform: console, language: English}\n",
+     ["c.yaml: rooms[0].language (line 2): 'English' is not a language alerts can be "
+      "translated into (did you mean 'en', English?); use an ISO 639-1 code such as en, ru, "
+      "uk, de, fr, pl, ko"]),
 ]
 
 
