@@ -27,6 +27,7 @@ from bot.pipeline.entities import Watchlist
 from bot.pipeline.query import parse
 from bot.pipeline.topics import Topics
 from bot.settings import DiscordSettings, Settings, TelegramSettings, load_settings
+from bot.terminal import safe
 from bot.yamlio import problems_error
 
 log = logging.getLogger(__name__)
@@ -265,12 +266,12 @@ def report(path: str, settings: Settings, problems: Sequence[Problem], *, strict
     errors = [p for p in problems if not p.env or strict]
     warnings = [p for p in problems if p.env and not strict]
     for p in warnings:
-        print(f"warning: {p.message}", file=err)
+        print(f"warning: {safe(p.message)}", file=err)
     if errors:
         raise problems_error([p.message for p in errors])
     subs = sum(len(r.subscriptions) for r in settings.rooms)
     note = (f"; {len(warnings)} warning(s) above: `run` refuses to start until they are fixed"
             if warnings else "")
-    print(f"{path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
-          f"{subs} subscriptions){note}", file=out)
+    print(safe(f"{path}: OK ({len(settings.sources)} sources, {len(settings.rooms)} rooms, "
+               f"{subs} subscriptions){note}"), file=out)
     return 0

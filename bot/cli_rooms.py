@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from bot.errors import ConfigError
 from bot.model import Room
 from bot.settings import Settings, load_settings
+from bot.terminal import safe, safe_line
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +79,13 @@ def list_rooms(settings: Settings, args: argparse.Namespace, out: TextIO) -> int
         address = room.chat + (f"/{room.thread}" if room.thread else "")
         state = "in file" if room.id in in_file else "not in file"
         note = _platform_note(settings, room)
-        rows.append((room.id, room.platform, address, room.language, str(subs.get(room.id, 0)),
-                     str(words.get(room.id, 0)), f"{state}; {note}" if note else state))
+        rows.append(tuple(safe_line(cell) for cell in (
+            room.id, room.platform, address, room.language, subs.get(room.id, 0),
+            words.get(room.id, 0), f"{state}; {note}" if note else state)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip(),
-              file=out)
+              file=out)  # cells are safe_line()d: ids and addresses may come from chats
     return 0
 
 
@@ -104,11 +106,11 @@ def remove_room(settings: Settings, args: argparse.Namespace, out: TextIO) -> in
     finally:
         store.close()
     log.info("room %s removed from the command line", room.id)
-    print(f"removed room {room.id} ({room.platform} {room.chat}) with {len(subs)} "
-          f"subscription(s) and {len(words)} keyword(s); its sent alerts stay in the history",
-          file=out)
+    print(safe(f"removed room {room.id} ({room.platform} {room.chat}) with {len(subs)} "
+               f"subscription(s) and {len(words)} keyword(s); its sent alerts stay in the "
+               "history"), file=out)
     if any(r.id == room.id for r in settings.rooms):
-        print(f"note: {settings.source} still names room {room.id}: the next start adds it "
-              "again, with the file's subscriptions", file=out)
+        print(safe(f"note: {settings.source} still names room {room.id}: the next start adds "
+                   "it again, with the file's subscriptions"), file=out)
     return 0
 

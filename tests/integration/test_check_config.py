@@ -277,3 +277,14 @@ def test_a_damaged_database_is_refused_alike(tmp_path, capsys, monkeypatch):
     assert [code for code, _ in results] == [2, 2]
     first = {err.splitlines()[0] for _, err in results}
     assert len(first) == 1 and "is not a usable wirewatch database" in first.pop()
+
+
+def test_rooms_list_prints_no_terminal_controls(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = SQLiteStore(tmp_path / "w.db")
+    store.upsert_room(Room("evil\x1b]0;pwned\x07", "console", "c\x1b[2J\u202e", None, "en"))
+    store.close()
+    write(tmp_path, "rooms: []\n")
+    assert main(["rooms", "list", "--config", "c.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "evil" in out and not any(ch in out for ch in "\x1b\x07\u202e")
