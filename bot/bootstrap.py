@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.intake import Intake
 from bot.model import Post, Room, Subscription
 from bot.pipeline.entities import Tagger, Watchlist
 from bot.pipeline.language import LanguageDetector
 from bot.pipeline.runner import Analyzer, Outcome, Pipeline
 from bot.pipeline.topics import Topics
-from bot.pipeline.translate import Translator
-from bot.ports import Platform, SourceRecord, Store
+from bot.pipeline.translate import Translator as ChainTranslator
+from bot.ports import Platform, SourceRecord, Store, Translator
 from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
 from bot.settings import Settings
@@ -104,6 +105,14 @@ class App:
     relay: Relay | None = None
     services: Services | None = None
     source_health: HealthBoard = field(default_factory=HealthBoard)
+    intake: Intake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = Intake(self.pipeline, on_alerts=self._wake_relay)
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake.set()
 
     @classmethod
     def open(cls, settings: Settings, *, store: Store | None = None,
@@ -111,7 +120,7 @@ class App:
         engine = engine or build_engine(settings)
         store = store or open_store(settings.storage)
         seed(store, settings)
-        translator = translator or Translator(settings.translation, cache=store)
+        translator = translator or ChainTranslator(settings.translation, cache=store)
         app = cls(settings, engine, store, Pipeline(store, engine.analyzer), translator)
         app.services = Services(
             store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,
@@ -129,29 +138,28 @@ class App:
         self.relay = Relay(self.store, self.platforms, self.translator, worker=worker,
                            alert_wait=self.settings.translation.alert_wait,
                            lease=self.settings.delivery.lease,
-                           max_attempts=self.settings.delivery.max_attempts)
+                           max_attempts=self.settings.delivery.max_attempts,
+                           stale_after=self.settings.delivery.stale_after)
         return self.relay
 
-    async def ingest(self, post: Post) -> Outcome | None:
-        """Entry point for every source: never raises, so one bad post cannot stop a source."""
-        try:
-            self.pipeline.refresh()
-            outcome = self.pipeline.process(post)
-        except Exception:
-            log.exception("could not process post %s", post.key)
-            return None
-        if outcome.alert_ids and self.relay is not None:
-            self.relay.wake.set()
-        return outcome
+    async def ingest(self, post: Post, *, wait: bool = True) -> Outcome | None:
+        """Entry point for every source: never raises, so one bad post cannot stop a source.
+
+        While the store cannot write, posts are held in order (see `bot.intake`): a polled
+        source keeps the default `wait=True` and returns once its post is stored, so its
+        cursor never passes an unstored post; chat sources pass `wait=False`."""
+        return await self.intake.ingest(post, wait=wait)
 
     def health(self) -> dict[str, Any]:
         return {
             "sources": dict(self.source_health),
             "translation": self.translator.health(),
             "platforms": {name: _platform_state(p) for name, p in self.platforms.items()},
+            "storage": self.intake.health(),
         }
 
-    async def aclose(self) -> None:
+    async def aclose(self, before_store_close: Callable[[], None] | None = None) -> None:
+        await self.intake.aclose()
         if self.relay is not None:
             await self.relay.aclose()
         for platform in self.platforms.values():
@@ -161,4 +169,6 @@ class App:
                 log.warning("stopping %s failed", platform.name, exc_info=True)
         await self.translator.aclose()
         await asyncio.sleep(0)
+        if before_store_close is not None:
+            before_store_close()
         self.store.close()

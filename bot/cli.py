@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from typing import IO
 
 from bot.errors import ConfigError, WirewatchError
+from bot.logsafe import install as install_redaction
+from bot.logsafe import redact
 from bot.settings import Settings, load_settings
 from bot.terminal import SafeFormatter, safe
 
@@ -65,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.service import run
 
-    return asyncio.run(run(load_settings(args.config)))
+    return asyncio.run(run(load_settings(args.config), role=args.role))
 
 
 def _positive(text: str) -> int:
@@ -99,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run every configured platform until SIGTERM/SIGINT")
     p.add_argument("--config", required=True, help="path to the YAML config")
+    p.add_argument("--role", choices=("all", "ingest", "relay"), default="all",
+                   help="ingest: receive, store, answer commands; relay: only send alerts")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="replay bundled sample posts offline into console alerts")
@@ -165,16 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("httpx", "httpcore", "discord", "telegram", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    install_redaction()  # no token in any log line or traceback
     try:
         return args.func(args)
     except ConfigError as exc:
-        print(f"error: {safe(exc)}", file=sys.stderr)
+        print(f"error: {safe(redact(str(exc)))}", file=sys.stderr)
         if len(exc.problems) > 1 or exc.problems[0] != str(exc):
             for problem in exc.problems:
-                print(f"  - {safe(problem)}", file=sys.stderr)
+                print(f"  - {safe(redact(problem))}", file=sys.stderr)
         return EXIT_CONFIG
     except WirewatchError as exc:
-        print(f"error: {safe(exc)}", file=sys.stderr)
+        print(f"error: {safe(redact(str(exc)))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

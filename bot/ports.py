@@ -146,6 +146,28 @@ class Store(Protocol):
               **detail: Any) -> None: ...
     def audit_log(self, limit: int = 50) -> list[AuditEntry]: ...
 
+    # workers (heartbeats: a dead worker's claims are taken over in seconds, not a lease)
+    def worker_beat(self, worker: WorkerRecord) -> None: ...  # insert or refresh, beat = now
+    def get_worker(self, name: str) -> WorkerRecord | None: ...
+    def workers(self) -> list[WorkerRecord]: ...
+    def forget_worker(self, name: str, instance: str) -> None: ...  # a clean stop
+    def expire_claims_of(self, name: str) -> int: ...  # its 'sending' alerts are due at once
+    def expire_stale_claims(self, stale_after: float) -> int: ...  # of every stale worker
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """One running wirewatch process as the store knows it; `instance` is unique per start,
+    `beat` the unix time of its last heartbeat."""
+
+    name: str
+    instance: str
+    role: str
+    host: str
+    pid: int
+    started: float = 0.0
+    beat: float = 0.0
+
 
 class Platform(Protocol):
     """A place alerts are delivered to (Telegram, Discord, console, webhook)."""
@@ -226,3 +248,28 @@ def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+# -- translation (service helper) --------------------------------------------------------
+
+
+class Translated(Protocol):
+    """One translation result: the text, and which provider made it ("none": nothing to do)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def provider(self) -> str: ...
+
+
+class Translator(Protocol):
+    """What the relay and the handlers need of a translator (`bot.pipeline.translate`)."""
+
+    async def translate(self, text: str, source: str | None, target: str) -> Translated: ...
+
+    async def translate_within(
+        self, text: str, source: str | None, target: str, wait: float | None = None,
+    ) -> tuple[Translated | None, asyncio.Task[Any] | None, str | None]: ...
+
+    def health(self) -> dict[str, str]: ...
+    async def aclose(self) -> None: ...

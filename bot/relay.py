@@ -2,9 +2,9 @@
 
 Delivery is at-least-once per claim and exactly-once in effect: an alert is marked sent only
 after the platform answered, a worker holds a lease on what it sends, and an alert left in
-'sending' by a dead worker is claimed again only when its lease expires. The one window left
-open is a crash between the platform's answer and `mark_sent`; it is as short as one SQL
-statement.
+'sending' by a dead worker is claimed again when that worker's heartbeat goes stale (or, for
+a worker without one, when the lease expires). The one window left open is a crash between
+the platform's answer and `mark_sent`; it is as short as one SQL statement.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import os
 import socket
 from collections.abc import Mapping
 
-from bot.errors import DeliveryError, TranslationUnavailable
+from bot.errors import DeliveryError, StorageError, TranslationUnavailable
 from bot.model import Alert, Room
-from bot.ports import OutboxItem, Platform, Store
+from bot.ports import OutboxItem, Platform, Store, Translator
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,13 @@ class Relay:
         self,
         store: Store,
         platforms: Mapping[str, Platform],
-        translator: object | None = None,
+        translator: Translator | None = None,
         *,
         worker: str | None = None,
         alert_wait: float = 5.0,
         lease: float = 120.0,
         max_attempts: int = 10,
+        stale_after: float | None = None,
     ) -> None:
         self.store = store
         self.platforms = platforms
@@ -54,6 +55,9 @@ class Relay:
         self.alert_wait = alert_wait
         self.lease = lease
         self.max_attempts = max_attempts
+        self.stale_after = stale_after  # take over claims of workers silent this long
+        self._last_takeover = 0.0
+        self._storage_failing = False
         self._late: set[asyncio.Task[None]] = set()
         self._unstarted: set[int] = set()  # claimed, not yet handed to a platform
         self._stop: asyncio.Event | None = None
@@ -70,6 +74,14 @@ class Relay:
             try:
                 done = await self.deliver_due()
                 done += await self.apply_updates()
+                if self._storage_failing:
+                    log.warning("relay: the store answers again")
+                    self._storage_failing = False
+            except StorageError as exc:  # disk full, locked: said once, retried each round
+                if not self._storage_failing:
+                    log.error("relay: the store cannot record deliveries (%s); retrying", exc)
+                self._storage_failing = True
+                done = 0
             except Exception:  # the relay must outlive any single bad alert or store hiccup
                 log.exception("relay round failed")
                 done = 0
@@ -80,7 +92,20 @@ class Relay:
                 for w in waiters:
                     w.cancel()
 
+    def take_over_dead_workers(self) -> int:
+        """Make the claims of workers whose heartbeat is stale due again (once a second)."""
+        loop = asyncio.get_running_loop()
+        if self.stale_after is None or loop.time() - self._last_takeover < 1.0:
+            return 0
+        self._last_takeover = loop.time()
+        taken = self.store.expire_stale_claims(self.stale_after)
+        if taken:
+            log.warning("relay: %d alerts claimed by a worker with no heartbeat for %gs are "
+                        "due again", taken, self.stale_after)
+        return taken
+
     async def deliver_due(self, limit: int = 20) -> int:
+        self.take_over_dead_workers()
         items = self.store.claim_alerts(self.worker, limit=limit, lease=self.lease)
         if not items:
             return 0

@@ -83,6 +83,10 @@ class TranslationSettings(_Model):
 class DeliverySettings(_Model):
     lease: float = Field(60.0, ge=1, le=3600, description="seconds a worker holds an alert it sends")
     max_attempts: int = Field(10, ge=1, le=100)
+    worker: str | None = Field(None, min_length=1, max_length=100,
+                               description="this process's worker name; default host:role")
+    stale_after: float = Field(5.0, ge=1, le=300,
+                               description="seconds without a heartbeat before a worker's claims are taken over")
 
 
 class LanguageSettings(_Model):

@@ -12,7 +12,7 @@ from bot.model import Room
 from bot.pipeline.entities import Watchlist
 from bot.pipeline.runner import Pipeline
 from bot.pipeline.topics import Topics
-from bot.ports import Store
+from bot.ports import Store, Translator
 from handlers.request import Request
 
 
@@ -22,7 +22,7 @@ class Services:
     pipeline: Pipeline
     watchlist: Watchlist
     topics: Topics
-    translator: Any | None = None
+    translator: Translator | None = None
     watched_languages: tuple[str, ...] = ("en", "ru", "uk", "ko")
     health: Callable[[], dict[str, Any]] = dict  # per-part health for /status
     started: float = field(default_factory=time.time)

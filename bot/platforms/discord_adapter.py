@@ -32,6 +32,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# wirewatch never joins voice: without this discord.py warns about PyNaCl and davey (its
+# optional voice libraries) on every start. These are its own switches for those warnings.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 REAL_API = "https://discord.com/api/v10"
 REAL_GATEWAY = "wss://gateway.discord.gg/"
 MESSAGE_LINK = "https://discord.com/channels/{guild}/{channel}/{message}"
@@ -114,19 +119,23 @@ def alert_nonce(alert: Alert) -> str:
 
 
 class DiscordPlatform:
-    """One discord.py client: the gateway for sources and commands, REST for alerts."""
+    """One discord.py client: the gateway for sources and commands, REST for alerts. With
+    `receive=False` (a relay process) it logs in over REST only: no gateway, no commands."""
 
     name = "discord"
 
-    def __init__(self, app: App, settings: DiscordSettings) -> None:
+    def __init__(self, app: App, settings: DiscordSettings, *, receive: bool = True) -> None:
         self.app = app
         self.settings = settings
+        self.receive = receive
         self.client: discord.Client | None = None
         self.tree: app_commands.CommandTree | None = None
         self._task: asyncio.Task[None] | None = None
         self._forum: dict[int, bool] = {}  # channel id -> is a forum (or media) channel
 
     def build(self) -> discord.Client:
+        if not self.receive:  # REST only: intents matter for the gateway alone
+            return discord.Client(intents=discord.Intents.none(), allowed_mentions=NO_PINGS)
         intents = discord.Intents.default()
         intents.message_content = True  # privileged: enable it in the Developer Portal
         # guild_ready_timeout: how long discord.py waits for more guilds before `ready`.
@@ -161,10 +170,19 @@ class DiscordPlatform:
         self.client = client = self.build()
         try:
             await client.login(token)
-        except discord.LoginFailure as exc:
+        except discord.LoginFailure:
             await client.close()
             self.client = None
-            raise ConfigError(f"Discord rejected the token in {self.settings.token_env}: {exc}") from None
+            raise ConfigError(f"{self.settings.token_env} was refused by Discord (401 "
+                              f"Unauthorized): the token was reset or mistyped; copy the "
+                              f"current one from the Developer Portal (Bot -> Token)") from None
+        except BaseException:
+            await client.close()
+            self.client = None
+            raise
+        if not self.receive:
+            log.info("discord: sending only, as %s", client.user)
+            return
         from handlers.discord_binding import sync_commands
 
         assert self.tree is not None
@@ -221,7 +239,7 @@ class DiscordPlatform:
             return
         post = message_to_post(message, source_id, edited)
         if post is not None:
-            await self.app.ingest(post)
+            await self.app.ingest(post, wait=False)  # confirmed to the platform: hold, go on
             self.app.source_health.recorder(source_id, "discord").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------

@@ -72,6 +72,19 @@ class ScreenedUpdatesRequest(HTTPXRequest):
         return data
 
 
+class StatusRequest(HTTPXRequest):
+    """The transport of every other call, remembering the last HTTP status: PTB raises the
+    same InvalidToken for 401 (a revoked token) and 404 (a wrong base_url), with the token
+    in its message, and the operator needs to know which of the two it was."""
+
+    last_status: int | None = None
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:  # type: ignore[override]
+        code, payload = await super().do_request(*args, **kwargs)
+        self.last_status = code
+        return code, payload
+
+
 def screen_update(raw: Any) -> dict[str, Any] | None:
     """The update as given if PTB can parse it; a bare one if not; None without an update_id."""
     update_id = raw.get("update_id") if isinstance(raw, dict) else None
@@ -148,27 +161,35 @@ def _chat_id(chat: str) -> int | str:
 
 
 class TelegramPlatform:
+    """Receives (getUpdates, commands) and sends; with `receive=False` (a relay process) it
+    only sends and edits: no Updater, no getUpdates, no command menu."""
+
     name = "telegram"
 
-    def __init__(self, app: App, settings: TelegramSettings) -> None:
+    def __init__(self, app: App, settings: TelegramSettings, *, receive: bool = True) -> None:
         self.app = app
         self.settings = settings
+        self.receive = receive
         self.application: Application | None = None
         self._updates_request: ScreenedUpdatesRequest | None = None
+        self._bot_request: StatusRequest | None = None
         self._sources: dict[str, str] = {}  # chat id or lower-case username -> source id
         self._sources_revision = -1
 
     def build(self, token: str) -> Application:
-        self._updates_request = ScreenedUpdatesRequest(connection_pool_size=1)
-        application = (
+        self._bot_request = StatusRequest(connection_pool_size=256)
+        builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(self.settings.base_url)
             .base_file_url(self.settings.base_file_url)
-            .get_updates_request(self._updates_request)
+            .request(self._bot_request)
             .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-            .build()
         )
+        if not self.receive:
+            return builder.updater(None).build()
+        self._updates_request = ScreenedUpdatesRequest(connection_pool_size=1)
+        application = builder.get_updates_request(self._updates_request).build()
         from handlers.telegram_binding import register
 
         assert self.app.services is not None
@@ -186,24 +207,34 @@ class TelegramPlatform:
         application = self.build(token)
         try:
             await application.initialize()  # getMe: checks the token and the server
-            from handlers.telegram_binding import set_menu
+            if self.receive:
+                from handlers.telegram_binding import set_menu
 
-            await set_menu(application)
-            await application.start()
-            assert application.updater is not None
-            # Pending updates are kept: posts that arrived while we were down still count.
-            await application.updater.start_polling(
-                allowed_updates=list(ALLOWED_UPDATES), timeout=POLL_TIMEOUT,
-                drop_pending_updates=False,
-            )
+                await set_menu(application)
+                await application.start()
+                assert application.updater is not None
+                # Pending updates are kept: posts that arrived while we were down still count.
+                await application.updater.start_polling(
+                    allowed_updates=list(ALLOWED_UPDATES), timeout=POLL_TIMEOUT,
+                    drop_pending_updates=False,
+                )
         except BaseException as exc:
             await self._shutdown(application)
             if isinstance(exc, InvalidToken):
-                raise ConfigError(f"Telegram rejected the token in {self.settings.token_env} "
-                                  f"(server {self.settings.base_url}): {exc.message}") from None
+                # PTB's message quotes the token: name only the variable that holds it.
+                raise ConfigError(self._refusal()) from None
             raise
         self.application = application
-        log.info("telegram: polling as @%s", application.bot.username)
+        log.info("telegram: %s as @%s", "polling" if self.receive else "sending only",
+                 application.bot.username)
+
+    def _refusal(self) -> str:
+        env, status = self.settings.token_env, self._bot_request.last_status if self._bot_request else None
+        if status == 404:
+            return (f"Telegram answered 404 Not Found at {self.settings.base_url}: check "
+                    f"telegram.base_url, or the format of the token in {env}")
+        return (f"{env} was refused by Telegram ({status or 401} Unauthorized): the token was "
+                f"revoked or mistyped; copy the current one from @BotFather")
 
     async def stop(self) -> None:
         application, self.application = self.application, None
@@ -251,7 +282,7 @@ class TelegramPlatform:
         edited = update.edited_channel_post is not None or update.edited_message is not None
         post = message_to_post(message, source_id, edited)
         if post is not None:
-            await self.app.ingest(post)
+            await self.app.ingest(post, wait=False)  # confirmed to the platform: hold, go on
             self.app.source_health.recorder(source_id, "telegram").seen(post)  # for /status
 
     # -- delivery -------------------------------------------------------------------------

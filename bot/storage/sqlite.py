@@ -35,6 +35,7 @@ from bot.ports import (
     SaveResult,
     SourceRecord,
     StoredPost,
+    WorkerRecord,
 )
 from bot.storage.faults import storage_fault
 from bot.storage.fts import fts_node, fts_prefilter
@@ -705,6 +706,53 @@ class SQLiteStore:
         rows = self._exec("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [AuditEntry(parse_date(r["at"]), r["actor"], r["room_id"], r["action"],
                            json.loads(r["detail"])) for r in rows]
+
+    # -- workers (service helper: heartbeats and claim take-over) --------------------------
+
+    @staticmethod
+    def _worker(row: sqlite3.Row) -> WorkerRecord:
+        return WorkerRecord(row["name"], row["instance"], row["role"], row["host"], row["pid"],
+                            row["started"], row["beat"])
+
+    def worker_beat(self, worker: WorkerRecord) -> None:
+        """Record that `worker` is alive now (a new instance takes the name over)."""
+        now = time.time()
+        self._exec(
+            "INSERT INTO workers(name, instance, role, host, pid, started, beat) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(name) DO UPDATE SET instance=excluded.instance, "
+            "role=excluded.role, host=excluded.host, pid=excluded.pid, beat=excluded.beat, "
+            "started=CASE WHEN workers.instance=excluded.instance THEN workers.started "
+            "ELSE excluded.started END",
+            (worker.name, worker.instance, worker.role, worker.host, worker.pid,
+             worker.started or now, now),
+        )
+
+    def get_worker(self, name: str) -> WorkerRecord | None:
+        row = self._exec("SELECT * FROM workers WHERE name=?", (name,)).fetchone()
+        return self._worker(row) if row else None
+
+    def workers(self) -> list[WorkerRecord]:
+        return [self._worker(r) for r in self._exec("SELECT * FROM workers ORDER BY name")]
+
+    def forget_worker(self, name: str, instance: str) -> None:
+        """A clean stop: the row goes (only this instance's; a successor's stays)."""
+        self._exec("DELETE FROM workers WHERE name=? AND instance=?", (name, instance))
+
+    def expire_claims_of(self, name: str) -> int:
+        """End the leases of `name`'s alerts in 'sending': the next claim takes them."""
+        cur = self._exec(
+            "UPDATE outbox SET lease_until=0 WHERE state='sending' AND lease_owner=? "
+            "AND lease_until>0", (name,))
+        return cur.rowcount
+
+    def expire_stale_claims(self, stale_after: float) -> int:
+        """End the leases held by every worker whose last heartbeat is older than
+        `stale_after` seconds; a worker with no heartbeat row keeps its lease."""
+        cur = self._exec(
+            "UPDATE outbox SET lease_until=0 WHERE state='sending' AND lease_until>0 AND "
+            "lease_owner IN (SELECT name FROM workers WHERE beat<?)",
+            (time.time() - stale_after,))
+        return cur.rowcount
 
 
 def _split_sql(sql: str) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,6 @@ import yaml
 
 from bot import service
 from bot.bootstrap import App
-from bot.ports import Platform
-from bot.relay import Relay
 from bot.settings import Settings, parse_settings
 from tests.fakes.loopback import eventually
 
@@ -60,23 +57,14 @@ def config_text(api: Any, libre: Any, db: Path, *, rooms: list[dict[str, Any]] |
 
 
 
-class LeaseApp(App):
-    """The App with the outbox lease and worker name a deployment would configure
-    (App.attach has no parameter for the lease yet)."""
-
-    lease: float = 120.0
-    worker_name: str | None = None
-
-    def attach(self, platforms: Mapping[str, Platform], worker: str | None = None) -> Relay:
-        relay = super().attach(platforms, worker or self.worker_name)
-        relay.lease = self.lease
-        return relay
+def with_delivery(settings: Settings, **delivery: Any) -> Settings:
+    """These settings with some `delivery:` keys replaced (lease, worker, stale_after)."""
+    given = {k: v for k, v in delivery.items() if v is not None}
+    return settings.model_copy(update={"delivery": settings.delivery.model_copy(update=given)})
 
 
 def open_app(settings: Settings, lease: float = 120.0, worker: str | None = None) -> App:
-    app = LeaseApp.open(settings)
-    app.lease, app.worker_name = lease, worker  # type: ignore[attr-defined]
-    return app
+    return App.open(with_delivery(settings, lease=lease, worker=worker))
 
 
 class Wirewatch:
@@ -84,9 +72,9 @@ class Wirewatch:
 
     def __init__(self, settings: Settings, api: Any, *, lease: float = 120.0,
                  worker: str | None = None) -> None:
-        self.settings = settings
+        self.settings = with_delivery(settings, lease=lease, worker=worker)
         self.api = api
-        self.app = open_app(settings, lease, worker)
+        self.app = App.open(self.settings)
         self.stop = asyncio.Event()
         self.task: asyncio.Task[int] | None = None
 
@@ -118,7 +106,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = parse_settings(Path(config).read_text(encoding="utf-8"), config)
-    return asyncio.run(service.run(settings, app=open_app(settings, lease, worker)))
+    return asyncio.run(service.run(with_delivery(settings, lease=lease, worker=worker)))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ async def test_a_missing_or_wrong_token_stops_run_with_a_config_error(fake, db, 
     with pytest.raises(ConfigError, match=f"set the environment variable {TOKEN_ENV}"):
         await run(make_settings(fake, db, None))
     monkeypatch.setenv(TOKEN_ENV, "not-the-token")
-    with pytest.raises(ConfigError, match=f"Discord rejected the token in {TOKEN_ENV}"):
+    with pytest.raises(ConfigError, match=f"{TOKEN_ENV} was refused by Discord"):
         await run(make_settings(fake, db, None))
 
 
