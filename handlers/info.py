@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from bot.errors import StorageError
 from bot.model import Post
 from bot.render import language_name
 from bot.text import sanitize
@@ -39,12 +40,19 @@ def _ago(seconds: float) -> str:
 
 async def status(req: Request, svc: Services) -> Reply:
     """Show the health of sources, outbox and translation."""
-    counts = svc.store.outbox_counts()
     health = svc.health()
-    lines = [
-        f"Up {_ago(time.time() - svc.started)}; {svc.store.count_posts()} posts stored.",
-        "Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
-    ]
+    try:
+        counts = svc.store.outbox_counts()
+        lines = [f"Up {_ago(time.time() - svc.started)}; {svc.store.count_posts()} posts stored.",
+                 "Outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items())]
+    except StorageError as exc:  # /status must answer most when the store is in trouble
+        lines = [f"Up {_ago(time.time() - svc.started)}; the store cannot be read: {exc}"]
+    storage = health.get("storage") or {}
+    if storage.get("paused"):
+        since = time.strftime("%H:%M:%S", time.gmtime(storage["since"]))
+        lines.append(f"Storage: paused since {since} UTC, the store cannot write "
+                     f"({storage.get('error')}); {storage.get('held', 0)} posts held in memory, "
+                     f"stored once it can write again")
     room = svc.room_for(req.platform, req.chat, req.thread)
     here = f"{req.platform} chat {req.chat}" + (f", thread {req.thread}" if req.thread else "")
     if room:

@@ -71,6 +71,7 @@ class Call:
     method: str
     params: dict[str, Any]
     status: int | None = None
+    client: str | None = None  # the path prefix of `client_base_url(name)`, if used
 
 
 @dataclass
@@ -318,6 +319,7 @@ class FakeBotApi:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("GET", "/file/bot{token}/{path:.*}", self._handle_file)
+        app.router.add_route("*", "/{client}/bot{token}/{method}", self._handle)
         # handler_cancellation: a client that gives up (PTB stopping its long poll) ends the
         # handler too, as on the real server; access_log=None keeps test output quiet.
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
@@ -350,6 +352,11 @@ class FakeBotApi:
     def base_url(self) -> str:
         """For `ApplicationBuilder().base_url(...)`: PTB appends the token."""
         return f"{self.url}/bot"
+
+    def client_base_url(self, client: str) -> str:
+        """A base_url whose calls are recorded with `Call.client == client`: tells apart
+        several processes that share this server."""
+        return f"{self.url}/{client}/bot"
 
     @property
     def base_file_url(self) -> str:
@@ -568,7 +575,7 @@ class FakeBotApi:
             params = await _read_params(request)
         except ValueError as exc:
             return self._error_response(ApiError(400, f"Bad Request: {exc}"))
-        call = Call(method, params)
+        call = Call(method, params, client=request.match_info.get("client"))
         self.calls.append(call)
         self._notify()
         fault = self._take_fault(method)

@@ -21,6 +21,7 @@ from bot.bootstrap import App
 from bot.settings import Settings, parse_settings
 from tests.fakes.loopback import eventually
 
+REPO = Path(__file__).resolve().parents[2]
 # Distinct chats per purpose; AIORateLimiter allows 20 messages a minute per group.
 CHANNEL = -1001000000001  # a Russian channel the bot administers (public: @frontline_ru)
 PRIVATE_CHANNEL = -1001000000002  # a private channel (t.me/c/ links)
@@ -99,6 +100,66 @@ class Wirewatch:
         self.stop.set()
         if self.task is not None:
             await asyncio.wait_for(self.task, 15)
+
+
+def process_config(api: Any, db: Path, client: str, *, worker: str | None = None,
+                   **delivery: Any) -> dict[str, Any]:
+    """The config of one `wirewatch run` process sharing `db` and the fake Bot API, whose
+    calls the fake records under `client`; no translator, so alerts go out at once."""
+    return {
+        "storage": {"path": str(db)},
+        "telegram": {"base_url": api.client_base_url(client), "base_file_url": api.base_file_url},
+        "delivery": {**({"worker": worker} if worker else {}), **delivery},
+        "sources": [{"id": "frontline", "platform": "telegram", "chat": CHANNEL}],
+        "rooms": [{"id": "newsroom", "platform": "telegram", "chat": ROOM, "language": "en",
+                   "subscriptions": [{"id": "nk-kursk", "query": NK_KURSK}]}],
+    }
+
+
+class Process:
+    """`wirewatch run --config PATH --role ROLE` as a child process, its output in a file."""
+
+    def __init__(self, tmp: Path, name: str, config: dict[str, Any], role: str = "all") -> None:
+        self.name = name
+        self.config = tmp / f"{name}.yaml"
+        self.config.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+        self.log = tmp / f"{name}.log"
+        self.role = role
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> Process:
+        with self.log.open("ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "run", "--config", str(self.config),
+                "--role", self.role, cwd=REPO, stdout=out, stderr=out)
+        return self
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def running(self) -> bool:
+        """True once it says it runs; raises if it exited first."""
+        if self.proc is not None and self.proc.returncode is not None:
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.output()}")
+        return "wirewatch running" in self.output()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up code runs."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+    async def stop(self, timeout: float = 20) -> int | None:
+        """SIGTERM and wait; SIGKILL if it does not end in time."""
+        if self.proc is None:
+            return None
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        try:
+            return await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+            raise
 
 
 def main(argv: list[str]) -> int:
