@@ -5,13 +5,16 @@ through the loopback LibreTranslate (whose "translation" is "[en] " + the text u
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 import handlers.discord_binding as binding
+from bot.bootstrap import App
 from bot.errors import ConfigError
+from bot.model import Post
 from bot.platforms.discord_render import TOPIC_COLOURS
 from bot.service import run
 from handlers import COMMANDS
@@ -494,3 +497,25 @@ async def test_manage_server_permission_makes_a_moderator(fake, db) -> None:
         [answer] = await responses(fake, interaction_id)
         assert not (answer.data.get("flags") or 0) & EPHEMERAL
         assert ww.store.get_room("desk").language == "uk"
+
+
+async def test_a_relay_process_sends_over_rest_without_the_gateway(fake, db) -> None:
+    """`--role relay`: alerts an ingest process queued go out by REST; no gateway session,
+    no command sync (the ingest process owns both)."""
+    settings = make_settings(fake, db, None)
+    ingest_side = App.open(settings)  # what an ingest process does: store and enqueue
+    post = Post("osint", "discord", str(SOURCE_ID), "1", NK_KURSK)
+    assert ingest_side.pipeline.process(post).alert_ids
+    ingest_side.store.close()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(settings, stop=stop, role="relay"))
+    try:
+        await eventually(lambda: room_messages(fake), "the alert, sent by the relay", 10)
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 10) == 0
+    assert len(room_messages(fake)) == 1
+    assert fake.gateway_connections == [] and fake.identify is None
+    assert fake.command_syncs == []
+    assert not any("gateway" in r.path for r in fake.requests)
