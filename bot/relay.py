@@ -58,6 +58,7 @@ class Relay:
         self.stale_after = stale_after  # take over claims of workers silent this long
         self._last_takeover = 0.0
         self._storage_failing = False
+        self._unrecorded: dict[int, tuple[str | None, bool]] = {}  # sent, not yet marked sent
         self._late: set[asyncio.Task[None]] = set()
         self._unstarted: set[int] = set()  # claimed, not yet handed to a platform
         self._stop: asyncio.Event | None = None
@@ -105,6 +106,7 @@ class Relay:
         return taken
 
     async def deliver_due(self, limit: int = 20) -> int:
+        self._record_unrecorded()  # first: nothing new while the store cannot record
         self.take_over_dead_workers()
         items = self.store.claim_alerts(self.worker, limit=limit, lease=self.lease)
         if not items:
@@ -208,13 +210,32 @@ class Relay:
             if pending:
                 pending.cancel()
             return None
-        if not self.store.mark_sent(alert.id, self.worker, ref,
-                                    translated=alert.translation is not None):
-            log.error("alert %s was sent but its lease had passed to another worker", alert.id)
+        self._record_sent(alert.id, ref, alert.translation is not None)
         self.delivered += 1
         if pending is not None and ref is not None:
             self._edit_when_translated(platform, room, ref, alert, pending)
         return None
+
+    def _record_sent(self, alert_id: int, ref: str | None, translated: bool) -> None:
+        """Mark a sent alert sent; if the store cannot write, keep it in memory and retry each
+        round (our lease and heartbeat stand meanwhile), so it is never sent again."""
+        try:
+            recorded = self.store.mark_sent(alert_id, self.worker, ref, translated=translated)
+        except StorageError as exc:
+            if not self._unrecorded:
+                log.error("alert %s was sent but the store cannot record it (%s); retrying",
+                          alert_id, exc)
+            self._unrecorded[alert_id] = (ref, translated)
+            return
+        self._unrecorded.pop(alert_id, None)
+        if not recorded:
+            log.error("alert %s was sent but its lease had passed to another worker", alert_id)
+
+    def _record_unrecorded(self) -> None:
+        for alert_id, (ref, translated) in list(self._unrecorded.items()):
+            self._record_sent(alert_id, ref, translated)
+            if alert_id in self._unrecorded:
+                raise StorageError("sent alerts still unrecorded")
 
     def _edit_when_translated(self, platform: Platform, room: Room, ref: str, alert: Alert,
                               pending: asyncio.Task) -> None:
@@ -278,6 +299,11 @@ class Relay:
     async def aclose(self) -> None:
         """Hand back claimed alerts not yet started, so a restart sends them at once; an alert
         cut off mid-send keeps its lease (the platform may have it) and is retried after it."""
+        try:
+            self._record_unrecorded()
+        except StorageError:
+            log.error("stopping with sent alerts %s not recorded as sent (the store cannot "
+                      "write): they will be sent again", sorted(self._unrecorded))
         if self._unstarted:
             self.store.release_claims(self.worker, sorted(self._unstarted))
             self._unstarted.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from bot.errors import StorageError
+from bot.logsafe import redact
 from bot.model import Post
 from bot.render import language_name
 from bot.text import sanitize
@@ -73,7 +74,7 @@ async def status(req: Request, svc: Services) -> Reply:
         lines.append(f"Translator {provider}: {state}")
     if not health.get("translation"):
         lines.append("Translator: none configured")
-    return Reply("\n".join(lines))
+    return Reply(redact("\n".join(lines)))  # error texts may quote a URL with a key in it
 
 
 async def test(req: Request, svc: Services) -> Reply:

@@ -315,3 +315,50 @@ async def test_stop_hands_back_corrections_not_yet_applied(store):
     relay._stop.set()
     assert await task == 1 and edits == ["ref1"]
     assert [i.remote_ref for i in store.take_updates()] == ["ref2", "ref3"]  # still flagged
+
+
+class LockingPlatform:
+    """A console room whose send lets another process lock the database meanwhile: the
+    platform has the alert, and the store cannot record that it was sent."""
+
+    name = "console"
+
+    def __init__(self, path) -> None:
+        import sqlite3
+
+        self.other = sqlite3.connect(path, isolation_level=None)
+        self.sent: list[Alert] = []
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+    async def send(self, room: Room, alert: Alert) -> str | None:
+        self.sent.append(alert)
+        self.other.execute("BEGIN IMMEDIATE")  # another writer holds the lock now
+        return f"ref-{len(self.sent)}"
+
+    async def edit(self, room: Room, ref: str, alert: Alert) -> None: ...
+
+
+async def test_a_sent_alert_the_store_cannot_record_is_never_sent_again(store, tmp_path) -> None:
+    from bot.errors import StorageError
+
+    store._db.execute("PRAGMA busy_timeout = 50")  # give up on the lock quickly
+    platform = LockingPlatform(tmp_path / "relay.db")
+    relay = Relay(store, {"console": platform}, None, worker="w", lease=600)
+    first = enqueue(store, "1")
+    try:
+        await relay.deliver_due()
+    except Exception as exc:  # the store of this branch may not wrap SQLite's errors yet
+        if not isinstance(exc, StorageError):
+            pytest.skip(f"the store raises {type(exc).__name__}, not StorageError")
+        raise
+    assert len(platform.sent) == 1 and relay._unrecorded
+    with pytest.raises(StorageError):  # nothing new is sent while the store cannot record
+        await relay.deliver_due()
+    platform.other.execute("ROLLBACK")  # the lock is gone
+    assert await relay.deliver_due() == 0
+    assert store.outbox_counts()["sent"] == 1 and not relay._unrecorded
+    assert [i.remote_ref for i in store.alerts_for_room("newsroom")] == ["ref-1"]
+    assert len(platform.sent) == 1 and platform.sent[0].id == first
+    platform.other.close()
