@@ -22,7 +22,7 @@ from bot.pipeline.translate import Translator as ChainTranslator
 from bot.ports import Platform, SourceRecord, Store, Translator
 from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
-from bot.settings import Settings
+from bot.settings import RoomSettings, Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.storage import open_store
 from handlers import Services
@@ -50,13 +50,13 @@ def build_engine(settings: Settings) -> Engine:
     return Engine(watchlist, tagger, topics, detector, Analyzer(tagger, topics, detector), renderer)
 
 
-def room_from_settings(rs: Any) -> Room:
+def room_from_settings(rs: RoomSettings) -> Room:
     chat = {"telegram": rs.chat, "discord": rs.channel, "webhook": rs.url_env}.get(rs.platform)
     return Room(rs.id, rs.platform, str(chat if chat is not None else rs.id),
                 str(rs.thread) if rs.thread is not None else None, rs.language)
 
 
-def source_address(ss: Any) -> str:
+def source_address(ss: SourceSettings) -> str:
     return str({"telegram": ss.chat, "discord": ss.channel, "telegram_public": ss.username,
                 "rss": ss.url}[ss.platform])
 

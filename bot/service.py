@@ -93,7 +93,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    tasks: list[asyncio.Task[Any]] = []
+    tasks: list[asyncio.Task[None]] = []
     heartbeat: Heartbeat | None = None
     try:
         platforms = make_platforms(app, role)
