@@ -79,7 +79,7 @@ async def test_a_refused_token_is_never_printed(tmp_path) -> None:
                               "rooms": [{"id": "d", "platform": "discord", "channel": 3003}]}
             cases = {
                 "revoked": (telegram(api.base_url), env, True),  # the fake has another token
-                "wrong-base-url": (telegram(f"{api.url}/wrong/bot"), env, False),
+                "wrong-base-url": (telegram(f"{api.url}/no/such/bot"), env, False),
                 "echo-json-404": (telegram(f"{echo}/json404/bot"), env, True),
                 "echo-json-401": (telegram(f"{echo}/json401/bot"), env, False),
                 "echo-text-404": (telegram(f"{echo}/text404/bot"), env, True),
