@@ -68,7 +68,10 @@ async def test_one_ingest_and_two_relays_deliver_every_alert_exactly_once(api, t
             api.push_channel_post(CHANNEL, POST.format(i))
             api.push_channel_post(CHANNEL, f"Погода в Москве, выпуск {i}.")  # matches nothing
         await eventually(lambda: len(alerts(api)) >= count, "every alert", 20)
-        await asyncio.sleep(1.5)  # time for a duplicate to show up, if any would
+        api.push_message(ROOM, 111, "/status")  # the ingest process answers commands
+        await eventually(lambda: [c for c in api.calls if c.method == "sendMessage"
+                                  and "Outbox:" in str(c.params.get("text"))], "/status")
+        await asyncio.sleep(1.0)  # time for a duplicate to show up, if any would
         calls = list(api.calls)
         codes = [await p.stop() for p in (ingest, *relays)]
     assert sorted(numbers(api)) == list(range(count))  # each alert once, none lost
@@ -84,6 +87,9 @@ async def test_one_ingest_and_two_relays_deliver_every_alert_exactly_once(api, t
     alert_senders = {c.client for c in calls if c.method == "sendMessage"
                      and "Original post" in str(c.params.get("text", ""))}
     assert alert_senders and alert_senders <= {"relay-1", "relay-2"}
+    answers = {c.client for c in calls if c.method == "sendMessage"
+               and "Outbox:" in str(c.params.get("text"))}
+    assert answers == {"ingest"}
     assert "getMe" in by_client["relay-1"] and "getMe" in by_client["relay-2"]
 
 
