@@ -139,6 +139,13 @@ class Intake:
         self.paused_since = None
         self.last_error = None
 
+    def release_waiters(self) -> None:
+        """Stopping: sources waiting for a held post to be stored give up now (their cursor
+        stays before it, so the next start fetches it again); the post stays held."""
+        for item in self._held:
+            if not item.done.done():
+                item.done.cancel()
+
     async def aclose(self, timeout: float = 5.0) -> None:
         """Give held posts a last chance to be stored; say how many could not be."""
         if self._drainer is not None and not self._drainer.done():

@@ -117,6 +117,7 @@ async def run(settings: Settings, *, stop: asyncio.Event | None = None,
         log.info("stopping")
     finally:
         stop.set()
+        app.intake.release_waiters()  # a poller waiting on a full disk must not hold the stop
         if tasks:
             # The relay finishes the alert in hand (translation wait + one send), then stops.
             grace = app.settings.translation.alert_wait + 30

@@ -141,3 +141,23 @@ async def test_a_polled_post_is_not_handed_back_until_it_is_stored(tmp_path) -> 
         assert app.store.get_post(post.key).id < app.store.get_post(chat.key).id
     finally:
         await app.aclose()
+
+
+async def test_a_stop_releases_a_polled_source_waiting_on_a_full_disk(tmp_path) -> None:
+    require_storage_error(tmp_path)
+    settings = parse_settings(yaml.safe_dump({"storage": {"path": str(tmp_path / "s.db")}}))
+    app = App.open(settings)
+    app.intake.retry_base = app.intake.retry_cap = 0.05
+    try:
+        fill(app.store)
+        post = Post("frontline", "telegram_public", "kursk", "9", POST.format(9) + PADDING)
+        task = asyncio.create_task(app.ingest(post))
+        await eventually(lambda: app.intake.held == 1, "the post held")
+        app.intake.release_waiters()  # what `run` does first when it stops
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 1)
+        assert app.intake.held == 1  # still held: the last drain at close may store it
+        free(app.store)
+        await eventually(lambda: app.store.get_post(post.key) is not None, "stored after all")
+    finally:
+        await app.aclose()
