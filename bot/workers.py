@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 
+from bot.errors import StorageError
 from bot.ports import Store, WorkerRecord
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,12 @@ class Heartbeat:
             log.warning("worker name %s is in use by a running process (pid %d on %s); this one "
                         "works as %s (set delivery.worker to name each process)",
                         taken, previous.pid, previous.host, self.name)
-        self.store.worker_beat(self.record())
-        # Our name's claims are a dead predecessor's: sent by nobody now, due at once.
-        self.reclaimed = self.store.expire_claims_of(self.name)
+        try:
+            self.store.worker_beat(self.record())
+            # Our name's claims are a dead predecessor's: sent by nobody now, due at once.
+            self.reclaimed = self.store.expire_claims_of(self.name)
+        except StorageError as exc:  # a full disk must not stop the start; the thread retries
+            log.warning("worker %s: heartbeat not written: %s", self.name, exc)
         if self.reclaimed:
             log.info("worker %s: took back %d alerts claimed by its previous run",
                      self.name, self.reclaimed)
