@@ -52,6 +52,7 @@ class Intake:
         self.paused_since: float | None = None
         self.last_error: str | None = None
         self.stored_after_pause = 0
+        self._said_full = False
 
     @property
     def paused(self) -> bool:
@@ -81,7 +82,10 @@ class Intake:
         done: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         async with self._room:
             if len(self._held) >= self.max_held:
-                log.warning("storage paused and %d posts held: sources wait for room", len(self._held))
+                if not self._said_full:  # once per pause, like the pause itself
+                    log.warning("%d posts held while the store cannot write: sources now wait "
+                                "for room", len(self._held))
+                    self._said_full = True
                 await self._room.wait_for(lambda: len(self._held) < self.max_held)
             self._held.append(_Held(post, done))
         self._ensure_drainer()
@@ -138,6 +142,7 @@ class Intake:
                         "resumed", self.stored_after_pause, time.time() - self.paused_since)
         self.paused_since = None
         self.last_error = None
+        self._said_full = False
 
     def release_waiters(self) -> None:
         """Stopping: sources waiting for a held post to be stored give up now (their cursor

@@ -161,3 +161,27 @@ async def test_a_stop_releases_a_polled_source_waiting_on_a_full_disk(tmp_path) 
         await eventually(lambda: app.store.get_post(post.key) is not None, "stored after all")
     finally:
         await app.aclose()
+
+
+async def test_a_full_buffer_makes_sources_wait_instead_of_dropping(tmp_path, caplog) -> None:
+    require_storage_error(tmp_path)
+    settings = parse_settings(yaml.safe_dump({"storage": {"path": str(tmp_path / "b.db")}}))
+    app = App.open(settings)
+    app.intake.max_held = 2
+    app.intake.retry_base = app.intake.retry_cap = 0.05
+    try:
+        fill(app.store)
+        posts = [Post("chat", "telegram", "-100", str(i), POST.format(i) + PADDING)
+                 for i in range(4)]
+        calls = [asyncio.create_task(app.ingest(p, wait=False)) for p in posts]
+        await eventually(lambda: app.intake.held == 2, "the buffer full")
+        await asyncio.sleep(0.2)
+        assert [c.done() for c in calls] == [True, True, False, False]  # the rest wait
+        assert len([r for r in caplog.records if "sources now wait" in r.getMessage()]) == 1
+        free(app.store)
+        await asyncio.wait_for(asyncio.gather(*calls), 5)
+        await eventually(lambda: all(app.store.get_post(p.key) for p in posts), "all stored")
+        ids = [app.store.get_post(p.key).id for p in posts]
+        assert ids == sorted(ids)
+    finally:
+        await app.aclose()
