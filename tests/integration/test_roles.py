@@ -149,5 +149,5 @@ async def test_a_dead_workers_claims_go_to_a_live_one_when_its_heartbeat_stops(
         survivor = next(p for p in relays if p is not victim)
         assert await survivor.stop() == 0
     assert numbers(api) == [0, 1]
-    assert 1.5 < taken_over < 10, taken_over  # after the heartbeat went stale, not the lease
+    assert 1.0 < taken_over < 10, taken_over  # once the heartbeat went stale, not the lease
     assert "claimed by a worker with no heartbeat for 2s are due again" in survivor.output()
