@@ -5,7 +5,8 @@ error body that echoes the path, or an exception about a request can carry one. 
 puts a filter on every root handler that rewrites each record, its arguments, its exception
 text and stack, replacing the configured secret values (tokens, webhook URLs, API keys, read
 from the environment variables the settings name) and anything shaped like a Telegram or
-Discord bot token. Uncaught exceptions printed by `sys.excepthook` are redacted too.
+Discord bot token. Uncaught exceptions (`sys.excepthook`, `threading.excepthook`) are
+redacted too.
 """
 
 from __future__ import annotations
@@ -107,6 +108,16 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType
     sys.stderr.write(redact("".join(traceback.format_exception(kind, exc, tb))))
 
 
+def _thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    import traceback
+
+    name = args.thread.name if args.thread is not None else "?"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.stderr.write(redact(f"Exception in thread {name}:\n{text}"))
+
+
 def install(settings: Any | None = None) -> None:
     """Redact every root handler's output (idempotent), and the secrets `settings` names."""
     if settings is not None:
@@ -116,3 +127,5 @@ def install(settings: Any | None = None) -> None:
             handler.addFilter(_FILTER)
     if sys.excepthook is sys.__excepthook__:
         sys.excepthook = _excepthook
+    if threading.excepthook is threading.__excepthook__:
+        threading.excepthook = _thread_excepthook

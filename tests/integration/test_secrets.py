@@ -133,3 +133,22 @@ def test_the_filter_redacts_messages_arguments_and_tracebacks(caplog) -> None:
     # Ordinary text keeps its shape: times, ids, paths without a token.
     assert logsafe.redact("12:30:45 chat -1001000000001 /botanists/ t.me/s/bot_news") == \
         "12:30:45 chat -1001000000001 /botanists/ t.me/s/bot_news"
+
+
+def test_uncaught_exceptions_are_printed_redacted() -> None:
+    import subprocess
+
+    code = (
+        "import threading\n"
+        "from bot import logsafe\n"
+        "logsafe.install()\n"
+        f"t = threading.Thread(target=lambda: exec(\"raise OSError('{TOKEN}')\"))\n"
+        "t.start(); t.join()\n"
+        f"raise RuntimeError('GET /bot{TOKEN[:12]}/getMe')\n"  # token-shaped only in a URL
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 1
+    assert TOKEN not in result.stderr and TOKEN[:12] not in result.stderr, result.stderr
+    assert "OSError: [REDACTED]" in result.stderr
+    assert "RuntimeError: GET /bot[REDACTED]/getMe" in result.stderr
