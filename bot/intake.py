@@ -106,8 +106,10 @@ class Intake:
             self.last_error = str(exc)
             self.stored_after_pause = 0
             # Once per pause, not once per post: a full disk can last hours.
+            hint = "" if getattr(exc, "transient", True) else (
+                " - this will not pass by itself: repair or restore the database file")
             log.error("the store cannot write (%s): ingest paused; posts are held in memory "
-                      "(up to %d) and stored once it can write again", exc, self.max_held)
+                      "(up to %d) and stored once it can write again%s", exc, self.max_held, hint)
         else:
             self.last_error = str(exc)
 
