@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
+from bot.storage import open_store
 from tests.fakes.botapi import FakeBotApi, Sent
 from tests.fakes.loopback import eventually
 from tests.integration.telegram_helpers import CHANNEL, ROOM, Process, process_config
@@ -93,15 +95,27 @@ async def test_one_ingest_and_two_relays_deliver_every_alert_exactly_once(api, t
     assert "getMe" in by_client["relay-1"] and "getMe" in by_client["relay-2"]
 
 
-async def kill_during_send(api: FakeBotApi, *procs: Process) -> Process:
-    """Alert №0 goes out; alert №1 is in flight (the fake holds the request) when the process
-    sending it is killed; returns that process."""
+async def kill_during_send(api: FakeBotApi, *procs: Process, queued: int = 0,
+                           db: Path | None = None) -> Process:
+    """Alert №0 goes out; alert №1 is in flight (the fake holds the request), with `queued`
+    more alerts stored behind it, when the process sending it is killed; returns that
+    process."""
     api.push_channel_post(CHANNEL, POST.format(0))
     await eventually(lambda: numbers(api) == [0], "the first alert", 20)
     api.hang_next("sendMessage")
     sends = len([c for c in api.calls if c.method == "sendMessage"])
     api.push_channel_post(CHANNEL, POST.format(1))
     held = (await api.wait_for_call("sendMessage", sends + 1, timeout=20))[-1]
+    for i in range(2, 2 + queued):
+        api.push_channel_post(CHANNEL, POST.format(i))
+    if queued:
+        assert db is not None
+        store = open_store(db)  # another process's view of the shared file
+        try:
+            await eventually(lambda: sum(store.outbox_counts().values()) == 2 + queued,
+                             "the queued alerts stored", 10)
+        finally:
+            store.close()
     victim = next(p for p in procs if p.name == held.client)
     victim.kill()
     assert victim.proc is not None
@@ -116,18 +130,18 @@ async def test_a_restart_after_kill_9_delivers_the_pending_alert_within_seconds(
     config = process_config(api, db, "desk", lease=60)
     first = Process(tmp_path, "desk", config)
     async with processes(first):
-        await kill_during_send(api, first)
+        await kill_during_send(api, first, queued=3, db=db)  # №2..№4 wait behind №1
     assert numbers(api) == [0]  # the platform never accepted №1
     second = Process(tmp_path, "desk", config)  # the same worker identity (host:all)
     started = time.monotonic()
     async with processes(second):
-        await eventually(lambda: numbers(api) == [0, 1], "the killed process's alert", 10)
+        await eventually(lambda: numbers(api) == [0, 1, 2, 3, 4], "every pending alert", 10)
         recovered = time.monotonic() - started
-        api.push_channel_post(CHANNEL, POST.format(2))
-        await eventually(lambda: numbers(api) == [0, 1, 2], "a new alert after the restart")
+        api.push_channel_post(CHANNEL, POST.format(5))
+        await eventually(lambda: numbers(api) == list(range(6)), "a new alert after the restart")
         await asyncio.sleep(1.0)
         assert await second.stop() == 0
-    assert numbers(api) == [0, 1, 2], "an alert was sent twice"
+    assert numbers(api) == list(range(6)), "an alert was sent twice"
     assert recovered < 10, recovered
     assert "took back 1 alerts claimed by its previous run" in second.output()
 
