@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
 
 from bot import logsafe
 from bot.bootstrap import App
