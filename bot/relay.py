@@ -273,7 +273,10 @@ class Relay:
             if result.provider == "none":  # same language after all
                 return alert, None
             return dataclasses.replace(alert, translation=result.text), None
-        note = UNAVAILABLE + (f" ({reason})" if reason else " (still working, will edit)")
+        if reason and reason.startswith("translation"):  # already a whole sentence for editors
+            note = reason
+        else:
+            note = UNAVAILABLE + (f" ({reason})" if reason else " (still working, will edit)")
         return dataclasses.replace(alert, translation_note=note), task
 
     async def _edit_late(self, platform: Platform, room: Room, ref: str, alert: Alert,

@@ -362,3 +362,25 @@ async def test_a_sent_alert_the_store_cannot_record_is_never_sent_again(store, t
     assert [i.remote_ref for i in store.alerts_for_room("newsroom")] == ["ref-1"]
     assert len(platform.sent) == 1 and platform.sent[0].id == first
     platform.other.close()
+
+
+class _RestingTranslator:
+    """A Translator port whose every provider is resting (what the chain reports then)."""
+
+    async def translate_within(self, text, source, target, wait):
+        return None, None, "translation service down, retrying at 14:36 UTC"
+
+    def health(self):
+        return {}
+
+    async def aclose(self):
+        return None
+
+
+async def test_a_resting_translator_note_reads_as_one_plain_sentence(store):
+    platform, out = console_platform()
+    relay = Relay(store, {"console": platform}, _RestingTranslator(), worker="w", alert_wait=1)
+    enqueue(store)
+    assert await relay.deliver_due() == 1
+    assert platform.sent[0].note == "translation service down, retrying at 14:36 UTC"
+    assert "translation unavailable (translation" not in out.getvalue()
