@@ -181,12 +181,16 @@ class StoryGrouper:
         for token in specific:
             candidates.update(self._evidence_posts.get(token, ()))
         best: tuple[float, int, _Entry] | None = None  # (score, -id, entry): earliest wins ties
-        semantic: list[tuple[_Entry, float, int, bool]] = []
+        semantic: list[tuple[_Entry, float, int, int]] = []  # (post, Jaccard, shared, conflicts)
+        mine = _details(entry, specific)
         for cid in sorted(candidates):
             other = self._by_id[cid]
-            story = self._stories[other.story]
             jac = self._index.jaccard(entry.sig, other.sig)
-            mine, theirs = _details(entry, specific), _details(other, self._specific(other.evidence))
+            shared = len(specific & other.evidence)
+            if shared == 0 and jac < c.min_jaccard:
+                continue  # similarity alone never merges
+            story = self._stories[other.story]
+            theirs = _details(other, self._specific(other.evidence))
             if jac >= c.duplicate:
                 if _details_differ(mine, theirs):
                     continue  # one template filled with another village or figure: never joins
@@ -197,9 +201,6 @@ class StoryGrouper:
                     continue
             if entry.feats.digest or story.digest:
                 continue
-            shared = len(specific & other.evidence)
-            if shared == 0 and jac < c.min_jaccard:
-                continue  # similarity alone never merges
             semantic.append((other, jac, shared,
                              _conflicts(mine, theirs, same_lang=entry.lang == other.lang)))
         if best is not None:
