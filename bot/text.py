@@ -171,7 +171,7 @@ def fold(text: str) -> Folded:
 
 
 _STRIP_FOR_LANG_RE = re.compile(
-    r"(?:https?://|www\.)\S+|[@#]\w+|\]\([^)]*\)|</?[a-zA-Z][^<>]{0,200}>|[*_~`|\[\]]+"
+    r"(?:https?://|www\.)\S+|[@#]\w+|\]\([^()\s]*\)|</?[a-zA-Z][^<>]{0,200}>|[*_~`|\[\]]+"
 )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,7 +365,10 @@ class Tagger:
         return self.tag(fold(nfc(text)))
 
     def tag(self, folded: Folded) -> list[Mention]:
-        """Mentions sorted by start, without overlaps (the longest match wins)."""
+        """Mentions sorted by start, without overlaps (the longest match wins).
+
+        Linear in the text: one automaton pass, a word-end lookup cached per word, and the
+        overlap and block checks done on sorted spans rather than pair by pair."""
         if self._automaton is None:
             return []
         s = folded.folded
@@ -374,7 +378,9 @@ class Tagger:
                 s = s.replace(space, " ")
         n = len(s)
         found: list[tuple[int, int, int, str]] = []
-        blocks: list[tuple[int, int, str]] | None = None
+        blocks: list[tuple[int, int, str]] = []
+        word_end = _WORD_END_RE.match
+        open_end = -1, -1  # (from, to): the end of the word last scanned by an open key
         for last, (eid, klen, slen, case, is_open, script_tail, block) in self._automaton.iter(s):
             start = last - klen + 1
             if start and s[start - 1].isalnum():
@@ -382,39 +388,72 @@ class Tagger:
             end = last + 1
             if end < n and s[end].isalnum():
                 if is_open:
-                    while end < n and s[end].isalnum():
-                        end += 1
+                    if not open_end[0] <= end < open_end[1]:  # not inside the word last scanned
+                        open_end = end, word_end(s, end).end()  # type: ignore[union-attr]
+                    end = open_end[1]
                     slen = end - start
                 elif not (script_tail and "\uac00" <= s[end] <= "\ud7a3"):
                     continue
             if case is not None and not _case_matches(folded, start, case):
                 continue
             if block:
-                if blocks is None:
-                    blocks = []
                 blocks.append((start, end, eid))
             else:
                 found.append((end - start, start, start + slen, eid))
         if not found:
             return []
         if blocks:
-            found = [f for f in found
-                     if not any(b_eid == f[3] and b_start <= f[1] and f[2] <= b_end
-                                for b_start, b_end, b_eid in blocks)]
+            found = _unblocked(found, blocks)
         if len(found) > 1:
-            found.sort(key=lambda f: (-f[0], f[1]))
-            chosen: list[tuple[int, int, int, str]] = []
-            for cand in found:
-                if all(cand[2] <= c[1] or cand[1] >= c[2] for c in chosen):
-                    chosen.append(cand)
-            chosen.sort(key=lambda f: f[1])
-            found = chosen
+            found = _longest_first(found, n)
         text = folded.text
         mentions = []
         for _, start, end, eid in found:
             a, b = folded.span(start, end)
             mentions.append(Mention(eid, text[a:b], a, b))
         return mentions
+
+
+# isalnum() characters exactly: \w is isalnum() plus the underscore.
+_WORD_END_RE = re.compile(r"[^\W_]*")
+
+
+def _unblocked(found: list[tuple[int, int, int, str]],
+               blocks: list[tuple[int, int, str]]) -> list[tuple[int, int, int, str]]:
+    """The hits no `not_in` phrase of their own entity covers. Per entity the blocks are
+    sorted by start with a running maximum of their ends, so each hit costs one bisect."""
+    by_entity: dict[str, tuple[list[int], list[int]]] = {}
+    for b_start, b_end, eid in sorted(blocks):
+        starts, ends = by_entity.setdefault(eid, ([], []))
+        starts.append(b_start)
+        ends.append(max(b_end, ends[-1]) if ends else b_end)
+    kept = []
+    for hit in found:
+        table = by_entity.get(hit[3])
+        if table is not None:
+            i = bisect_right(table[0], hit[1])  # blocks starting at or before the hit
+            if i and table[1][i - 1] >= hit[2]:
+                continue
+        kept.append(hit)
+    return kept
+
+
+def _longest_first(found: list[tuple[int, int, int, str]],
+                   size: int) -> list[tuple[int, int, int, str]]:
+    """Greedy overlap resolution, longest (then leftmost) first, sorted back by start.
+
+    A bytearray marks the characters already taken, so testing a candidate costs its own
+    length, not the number of mentions chosen before it."""
+    found.sort(key=lambda f: (-f[0], f[1]))
+    taken = bytearray(size + 1)
+    chosen = []
+    for cand in found:
+        start, end = cand[1], cand[2]
+        if taken.find(1, start, end) == -1:
+            taken[start:end] = b"\x01" * (end - start)
+            chosen.append(cand)
+    chosen.sort(key=lambda f: f[1])
+    return chosen
 
 
 def _case_matches(folded: Folded, start: int, case: tuple[tuple[int, bool], ...]) -> bool:

@@ -30,11 +30,11 @@ import os
 import re
 import threading
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import ftfy
 import wordfreq
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
@@ -230,39 +230,41 @@ def freq_evidence(words: Sequence[Word], tables: dict[str, FreqTable | None]) ->
 # --- cleaning ------------------------------------------------------------------------------
 
 # Beyond bot.text.clean_for_language: bare domains (t.me/x, rt.com), e-mail, HTML entities.
+# Every pattern is linear in the text, whatever it holds: a match may only start where a token
+# (or a run of domain characters) starts, and the domain labels are possessive, so no start
+# position rescans the rest of a long token (a 100,000-letter word once took 70 s here).
 _TLDS = "com|net|org|info|io|me|ru|ua|by|bg|de|fr|pl|kr|uk|eu|gov|edu|tv|co|su|news|app|рф|укр"
 _EXTRA_NOISE_RE = re.compile(
-    rf"\S+@\S+\.\w+|\b(?:[\w-]+\.)+(?:{_TLDS})\b(?:/\S*)?|&#?\w+;", re.IGNORECASE
+    rf"(?<!\S)[^\s@]++@\S+\.\w+|(?<![\w.-])(?:[\w-]++\.)+(?:{_TLDS})\b(?:/\S*)?|&#?\w+;",
+    re.IGNORECASE,
 )
 _HASHTAG_RE = re.compile(r"#(\w+)")
 _CAMEL_RE = re.compile(r"(?<=[^\W\d_])(?=[A-ZА-ЯЁІЇЄҐЎ][^\W\d_])")
 
-
-# UTF-8 read as cp1252/cp1250 ("ÐŸÑ€Ð¸Ð²ÐµÑ‚", "CzÄ™Å›Ä‡"): a lead character followed by a
-# continuation-byte character. An accented capital right after a small letter is never
-# spelling either; words holding one are dropped when repair fails.
-_MOJIBAKE_RE = re.compile("[ÃÂÄÅÐÑĂĹ][\u0080-\u00bf\u0100-\u02ff\u2013-\u2122]")
-_MOJIBAKE_WORD_RE = re.compile("\\S*[a-zà-ÿ][ÃÂÄÅÐÑĂĹ]\\S*")
+# Mojibake that ftfy could not undo: an accented capital right after a small letter
+# ("CzÄ™Å›Ä‡" half repaired) is never spelling, and a word holding one is dropped.
+_MOJIBAKE_WORD_RE = re.compile("(?<!\\S)\\S*?[a-zà-ÿ][ÃÂÄÅÐÑĂĹ]\\S*")
+# A run of 64 or more alphabetic letters is no word of any watched language (keyboard mash,
+# base64, a hostile filler); left in, it would outvote the real words' script.
+_LETTERS = "a-zA-Z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f"
+_NOT_A_WORD_RE = re.compile(f"(?<![{_LETTERS}])[{_LETTERS}]{{64,}}")
+# Detection reads at most this much of a post: the script count and the first MAX_WORDS
+# words are settled long before, and cleaning a 5 MB post whole would cost seconds.
+MAX_CHARS = 20_000
 
 
 def repair_mojibake(text: str) -> str:
-    """Undo one round of UTF-8-read-as-cp1252/cp1250 when that is what the text shows."""
-    if len(_MOJIBAKE_RE.findall(text)) < 2:
-        return text
-    for encoding in ("cp1252", "cp1250"):
-        try:
-            fixed = text.encode(encoding).decode("utf-8")
-        except UnicodeError:
-            continue
-        return fixed
-    return _MOJIBAKE_WORD_RE.sub(" ", text)
+    """Undo text decoded with the wrong code page (UTF-8 read as cp1252, cp1250 or cp1251:
+    "ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚" -> "Привет"), using ftfy."""
+    return ftfy.fix_encoding(text)
 
 
 def clean(text: str) -> str:
     """The text with everything that is not running prose removed (NFKC: styled letters too)."""
     text = unicodedata.normalize("NFKC", repair_mojibake(text))  # NFKC would garble the bytes
     text = _MOJIBAKE_WORD_RE.sub(" ", text)
-    return _EXTRA_NOISE_RE.sub(" ", clean_for_language(text))
+    text = _EXTRA_NOISE_RE.sub(" ", clean_for_language(text))
+    return _NOT_A_WORD_RE.sub(" ", text)
 
 
 def _hashtag_words(text: str) -> str:
@@ -357,38 +359,22 @@ class LanguageDetector:
             script: tuple(sorted(lang for lang in group if lang in _PROFILE_LANGS))
             for script, group in self._groups.items()
         }
-        self._cache_size = max(0, cache_size)
-        self._cache: OrderedDict[str, Detection] = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = 0
-        self.misses = 0
+        # functools' LRU is thread-safe and counts hits and misses; maxsize 0 caches nothing.
+        self._cached = lru_cache(maxsize=max(0, cache_size))(self._detect)
 
     def detect(self, text: str) -> Detection:
         """The language of `text`; Detection('und', ...) when the evidence is too weak."""
-        if self._cache_size:
-            with self._lock:
-                found = self._cache.get(text)
-                if found is not None:
-                    self._cache.move_to_end(text)
-                    self.hits += 1
-                    return found
-                self.misses += 1
-        found = self._detect(text)
-        if self._cache_size:
-            with self._lock:
-                self._cache[text] = found
-                if len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
-        return found
+        return self._cached(text)
 
     def cache_info(self) -> tuple[int, int, int]:
         """(hits, misses, current size) of the result cache."""
-        with self._lock:
-            return self.hits, self.misses, len(self._cache)
+        info = self._cached.cache_info()
+        return info.hits, info.misses, info.currsize
 
     # -- internals --
 
     def _detect(self, text: str) -> Detection:
+        text = text[:MAX_CHARS]
         cleaned = clean(text)
         words = split_words(cleaned, lower_caps=_mostly_caps(cleaned))
         if not words:  # a post of hashtags only still says something

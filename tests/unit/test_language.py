@@ -149,6 +149,25 @@ def test_mojibake_is_repaired(detector: LanguageDetector) -> None:
     assert repair_mojibake("Ärger über Österreich") == "Ärger über Österreich"
 
 
+@pytest.mark.parametrize(("original", "codepage"), [
+    (text, codepage)
+    for text in ("Привет", "Северокорейские войска в Курской области", "Слава Україні")
+    for codepage in ("cp1251", "cp1252", "cp1250")
+] + [("Część, jak się masz?", "cp1252"), ("Część, jak się masz?", "cp1250")])
+def test_mojibake_from_any_usual_code_page_is_repaired(original: str, codepage: str) -> None:
+    try:
+        garbled = original.encode().decode(codepage)
+    except UnicodeDecodeError:
+        pytest.skip(f"{codepage} cannot show every byte of {original!r}")
+    assert garbled != original
+    assert repair_mojibake(garbled) == original
+
+
+def test_cp1251_mojibake_is_detected_as_russian(detector: LanguageDetector) -> None:
+    assert repair_mojibake("РџСЂРёРІРµС‚") == "Привет"
+    assert detector.detect("РЎРµРІРµСЂРѕРєРѕСЂРµР№СЃРєРёРµ РІРѕР№СЃРєР°").lang == "ru"
+
+
 def test_script_without_candidate_is_und(detector: LanguageDetector) -> None:
     assert detector.detect("日本語のテキストです").lang == UND  # Japanese: not watched
     assert detector.detect("هذا نص عربي قصير").lang == UND
