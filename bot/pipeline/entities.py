@@ -378,8 +378,7 @@ class Tagger:
                 s = s.replace(space, " ")
         n = len(s)
         found: list[tuple[int, int, int, str]] = []
-        blocks: list[tuple[int, int, str]] = []
-        word_end = _WORD_END_RE.match
+        blocks: list[tuple[int, int, str]] | None = None
         open_end = -1, -1  # (from, to): the end of the word last scanned by an open key
         for last, (eid, klen, slen, case, is_open, script_tail, block) in self._automaton.iter(s):
             start = last - klen + 1
@@ -389,7 +388,7 @@ class Tagger:
             if end < n and s[end].isalnum():
                 if is_open:
                     if not open_end[0] <= end < open_end[1]:  # not inside the word last scanned
-                        open_end = end, word_end(s, end).end()  # type: ignore[union-attr]
+                        open_end = end, _WORD_END_RE.match(s, end).end()  # type: ignore[union-attr]
                     end = open_end[1]
                     slen = end - start
                 elif not (script_tail and "\uac00" <= s[end] <= "\ud7a3"):
@@ -397,6 +396,8 @@ class Tagger:
             if case is not None and not _case_matches(folded, start, case):
                 continue
             if block:
+                if blocks is None:
+                    blocks = []
                 blocks.append((start, end, eid))
             else:
                 found.append((end - start, start, start + slen, eid))

@@ -212,15 +212,18 @@ def _any_words_check(nodes: list[Words]) -> Check:
     automaton.make_automaton()
 
     def check(d: Doc, t: str) -> bool:
-        tried: set[int] = set()  # a verifier reads the whole text: once per doc, not per hit
+        tried: set[int] | None = None  # a verifier reads the whole text: once per doc
         for _, verifiers in automaton.iter(t):
             for verify in verifiers:
                 if verify is None:
                     return True
-                if id(verify) not in tried:
-                    tried.add(id(verify))
-                    if verify(d, t):
-                        return True
+                if tried is None:
+                    tried = set()
+                elif id(verify) in tried:
+                    continue
+                tried.add(id(verify))
+                if verify(d, t):
+                    return True
         return False
 
     return check
