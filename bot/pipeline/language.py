@@ -253,9 +253,28 @@ _NOT_A_WORD_RE = re.compile(f"(?<![{_LETTERS}])[{_LETTERS}]{{64,}}")
 MAX_CHARS = 20_000
 
 
+def _mojibake_hint() -> re.Pattern[str]:
+    """UTF-8 read with a Windows code page shows a lead byte's character followed by a
+    continuation byte's; a text with no such pair has nothing for ftfy to repair, and most
+    posts are spared its ~100 µs."""
+    pairs = []
+    for codepage in ("cp1252", "cp1250", "cp1251"):
+        lead = bytes(range(0xC2, 0xF5)).decode(codepage, errors="ignore")
+        cont = bytes(range(0x80, 0xC0)).decode(codepage, errors="ignore")
+        pair = f"[{re.escape(lead)}][{re.escape(cont)}]"
+        # cp1251 shows Cyrillic as Cyrillic ("Сі" is plain Ukrainian): ask for two letters.
+        pairs.append(pair * 2 if codepage == "cp1251" else pair)
+    return re.compile("|".join(pairs))
+
+
+_MOJIBAKE_HINT_RE = _mojibake_hint()
+
+
 def repair_mojibake(text: str) -> str:
     """Undo text decoded with the wrong code page (UTF-8 read as cp1252, cp1250 or cp1251:
     "ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚" -> "Привет"), using ftfy."""
+    if _MOJIBAKE_HINT_RE.search(text) is None:
+        return text
     return ftfy.fix_encoding(text)
 
 
