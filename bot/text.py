@@ -1,10 +1,20 @@
 """This module contains text normalisation shared by tagging, matching and search.
 
 `fold` maps a text to a same-length analysis form: lower case, Latin diacritics stripped,
-markup and links blanked, homoglyphs inside mixed-script words folded to the word's script.
-Keeping the length lets every stage report offsets into the original text for free; the rare
-texts with invisible characters (zero-width joiners, soft hyphens) go through a slower path
-that removes them and keeps an offset map.
+markup and links blanked, lookalike letters folded to their word's script. Keeping the length
+lets every stage report offsets into the original text for free; the rare texts with
+invisible characters (zero-width joiners, soft hyphens, word joiners) or combining accents
+(the stress mark of «Ку́рск») go through a slower path that removes them and keeps an offset
+map.
+
+Lookalikes, all folded one character for one character:
+- fullwidth and mathematical letters and digits (ＫＵＲＳＫ, 𝐊𝐮𝐫𝐬𝐤) become their NFKC letter;
+- Greek letters inside a Latin or Cyrillic word, and words written only in Greek letters that
+  look Latin (ΝΑΤΟ), become the Latin (or Cyrillic: Π, Γ, Λ, Φ) letter they imitate, by case;
+- a word mixing Latin and Cyrillic takes one script: the one whose letters the other script
+  cannot imitate (и, я, ш in "poccия"; r, s, n in "Pеntagon"), else the majority. A word
+  written wholly in letters both scripts share ("Kypck") is left alone here: the tagger knows
+  which such spellings are watchlist forms (`bot.pipeline.entities`).
 """
 
 from __future__ import annotations
@@ -18,6 +28,11 @@ from functools import lru_cache
 # Characters that split a word visually nothing but break naive matching.
 _INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff"
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
+# Combining diacritics left over after NFC (no precomposed form: у́, stress marks) and the
+# invisible characters: removed for analysis, with an offset map back to the text.
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_REMOVED_RE = re.compile(f"[{_INVISIBLE}{_COMBINING}]")
+_COMBINING_RE = re.compile(f"[{_COMBINING}]")
 
 # Links and Telegram/Markdown markup carry no words worth tagging; blank them (same length).
 _MD_LINK_RE = re.compile(r"\]\((?:[^()\s]|\([^()\s]*\))+\)")
@@ -25,13 +40,35 @@ _URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"\]\)]+")
 _TAG_RE = re.compile(r"</?[a-zA-Z][^<>]{0,200}>")
 _ASCII_LETTER_RE = re.compile("[a-z]")
 
-# Lower-case Latin/Cyrillic look-alikes, by script. Applied only inside mixed-script words.
-_LAT_TO_CYR = str.maketrans("aceopxykmtbhi", "асеорхукмтвні")
-_CYR_TO_LAT = str.maketrans("асеорхукмтвнії", "aceopxykmtbhii")
+# Lower-case Latin/Cyrillic look-alikes, by script (upper-case look-alikes too, once lowered:
+# K/К, M/М, T/Т, B/В, H/Н). Applied only inside mixed-script words.
+LAT_LOOKALIKES = "aceopxykmtbhi"
+CYR_LOOKALIKES = "асеорхукмтвнії"
+_LAT_TO_CYR = str.maketrans(LAT_LOOKALIKES, "асеорхукмтвні")
+_CYR_TO_LAT = str.maketrans(CYR_LOOKALIKES, "aceopxykmtbhii")
 _LATIN = "a-z"
 _CYRILLIC = "а-яёіїєґўј"
 _CYR_CHAR_RE = re.compile(f"[{_CYRILLIC}]")
 _LAT_CHAR_RE = re.compile(f"[{_LATIN}]")
+# Letters the other script has no look-alike for: a word holding one belongs to that script.
+_ONLY_CYR_RE = re.compile("[бгджзийлпфцчшщъыьэюяєґўё]")
+_ONLY_LAT_RE = re.compile("[dfgjlnqrsuvwz]")
+
+# Greek look-alikes by case (Η is H, η is n); Π Γ Λ Φ have only Cyrillic twins. Applied to
+# Greek letters inside Latin/Cyrillic words, and to all-look-alike Greek words.
+_GREEK_LOOKALIKES = {
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Π": "П", "Γ": "Г", "Λ": "Л", "Φ": "Ф",
+    "α": "a", "β": "b", "γ": "y", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "π": "п", "ϲ": "c", "Ϲ": "C", "ϳ": "j",
+}
+_GREEK_TABLE = str.maketrans(_GREEK_LOOKALIKES)
+_GREEK_RE = re.compile("[\u0370-\u03ff]")
+# From a word's start only, lazily: a long word without Greek is scanned once, not per letter.
+_GREEK_WORD_RE = re.compile("(?<![^\\W\\d_])[^\\W\\d_]*?[\u0370-\u03ff][^\\W\\d_]*")
+_GREEK_ONLY_RE = re.compile(f"[{''.join(_GREEK_LOOKALIKES)}]+")
+# Fullwidth forms and mathematical letters/digits, and the rarer letterlike ones.
+_STYLED_RE = re.compile("[\uff01-\uff5e\U0001d400-\U0001d7ff\u2100-\u214f\u24b6-\u24e9]")
 
 WORD_RE = re.compile(r"\w+")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -71,9 +108,40 @@ def _fix_mixed(match: re.Match[str]) -> str:
     word = match.group(0)
     if not _has_switch(word):
         return word
-    cyr = len(_CYR_CHAR_RE.findall(word))
-    lat = len(_LAT_CHAR_RE.findall(word))
-    return word.translate(_LAT_TO_CYR if cyr >= lat else _CYR_TO_LAT)
+    only_cyr = _ONLY_CYR_RE.search(word) is not None
+    if only_cyr != (_ONLY_LAT_RE.search(word) is not None):
+        to_cyr = only_cyr  # letters only one script has decide: "poccия" is Cyrillic
+    else:
+        to_cyr = len(_CYR_CHAR_RE.findall(word)) >= len(_LAT_CHAR_RE.findall(word))
+    return word.translate(_LAT_TO_CYR if to_cyr else _CYR_TO_LAT)
+
+
+@lru_cache(maxsize=1)
+def _styled_table() -> dict[int, str]:
+    """Fullwidth, mathematical and letterlike characters whose NFKC form is one character."""
+    table: dict[int, str] = {}
+    for lo, hi in ((0xFF01, 0xFF5E), (0x1D400, 0x1D7FF), (0x2100, 0x214F), (0x24B6, 0x24E9)):
+        for cp in range(lo, hi + 1):
+            plain = unicodedata.normalize("NFKC", chr(cp))
+            if len(plain) == 1 and plain != chr(cp):
+                table[cp] = plain
+    return table
+
+
+def _fix_greek(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if _GREEK_RE.sub("", word) or _GREEK_ONLY_RE.fullmatch(word):
+        return word.translate(_GREEK_TABLE)  # inside a Latin/Cyrillic word, or all look-alike
+    return word  # a Greek word
+
+
+def _unstyle(text: str) -> str:
+    """Styled and Greek look-alike letters as the plain letters they imitate (same length)."""
+    if _STYLED_RE.search(text):
+        text = text.translate(_styled_table())
+    if _GREEK_RE.search(text):
+        text = _GREEK_WORD_RE.sub(_fix_greek, text)
+    return text
 
 
 def _has_switch(text: str) -> bool:
@@ -96,7 +164,7 @@ def _fold_mixed(folded: str) -> str:
 
 def fold_word(text: str) -> str:
     """Fold a short string (an alias, a query word) the way `fold` folds post text."""
-    return _fold_mixed(_fold_chars(_lower(text)))
+    return _fold_mixed(_fold_chars(_lower(_unstyle(text))))
 
 
 def _lower(text: str) -> str:
@@ -119,8 +187,12 @@ class Folded:
         if not self._removed:
             return start, end
         last = end - 1
-        return (start + bisect_right(self._removed, start),
-                last + bisect_right(self._removed, last) + 1)
+        a = start + bisect_right(self._removed, start)
+        b = last + bisect_right(self._removed, last) + 1
+        text = self.text
+        while b < len(text) and _COMBINING_RE.match(text, b):  # an accent belongs to its letter
+            b += 1
+        return a, b
 
     def words(self) -> list[str]:
         return WORD_RE.findall(self.folded)
@@ -151,7 +223,7 @@ def fold(text: str) -> Folded:
 
     Each step first checks cheaply whether it has anything to do: most posts have no
     diacritics, no mixed-script words and little markup."""
-    folded = _fold_chars(_lower(text))
+    folded = _fold_chars(_lower(_unstyle(text)))
     # Plain `in` tests are far cheaper than a regex scan over text that has no links.
     if "](" in folded:
         folded = _MD_LINK_RE.sub(_blank, folded)
@@ -163,11 +235,12 @@ def fold(text: str) -> Folded:
     for c in _MARKUP_CHARS:  # one character for one space: plain replace keeps offsets
         if c in folded:
             folded = folded.replace(c, " ")
-    if not _INVISIBLE_RE.search(folded):
+    if not _REMOVED_RE.search(folded):
         return Folded(text, folded)
     # Removed positions, shifted into folded coordinates: span() maps back with a bisect.
-    removed = tuple(m.start() - j for j, m in enumerate(_INVISIBLE_RE.finditer(folded)))
-    return Folded(text, _INVISIBLE_RE.sub("", folded), removed)
+    removed = tuple(m.start() - j for j, m in enumerate(_REMOVED_RE.finditer(folded)))
+    # Taking the characters out may join two halves of a mixed-script word: fold again.
+    return Folded(text, _fold_mixed(_REMOVED_RE.sub("", folded)), removed)
 
 
 _STRIP_FOR_LANG_RE = re.compile(

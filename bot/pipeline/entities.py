@@ -32,7 +32,7 @@ from bot.pipeline.inflection import (
     display_form,
     expand,
 )
-from bot.text import Folded, fold, fold_word, nfc
+from bot.text import CYR_LOOKALIKES, LAT_LOOKALIKES, Folded, fold, fold_word, nfc
 from bot.yamlio import YamlDoc, format_path, load_yaml, problems_error
 
 log = logging.getLogger(__name__)
@@ -342,21 +342,75 @@ def _is_hangul(ch: str) -> bool:
     return "\uac00" <= ch <= "\ud7a3" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f"
 
 
+def _lookalike_variant(key: str) -> str | None:
+    """The key spelled wholly in the other script's look-alike letters ("курск" -> "kypck"),
+    when every letter has a twin and there are enough of them to make a coincidence with a
+    real word of the other script unlikely; None otherwise."""
+    letters = [c for c in key if c.isalpha()]
+    if len(letters) < _MIN_VARIANT_LETTERS:
+        return None
+    for twins, table in ((CYR_LOOKALIKES, _CYR_TO_LAT_KEY), (LAT_LOOKALIKES, _LAT_TO_CYR_KEY)):
+        if all(c in twins for c in letters):
+            return key.translate(table)
+    return None
+
+
+_MIN_VARIANT_LETTERS = 4
+_CYR_TO_LAT_KEY = str.maketrans(CYR_LOOKALIKES, "aceopxykmtbhii")
+_LAT_TO_CYR_KEY = str.maketrans(LAT_LOOKALIKES, "асеорхукмтвні")
+# Hyphens, dashes and every Unicode space read as a plain space between alias words
+# ("North-Korean", "North\u3000Korea"); same length, so offsets stay valid.
+_SEPARATORS = ("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\x0b\x0c\x85\u1680"
+               "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028"
+               "\u2029\u205f\u3000")
+_SEPARATOR_RE = re.compile(f"[{re.escape(_SEPARATORS)}]")
+_SEPARATOR_TABLE = str.maketrans(_SEPARATORS, " " * len(_SEPARATORS))
+
+
+def _plain_spaces(text: str) -> str:
+    for space in _SPACES:  # the frequent ones: plain replaces beat a translate
+        if space in text:
+            text = text.replace(space, " ")
+    if "-" in text:
+        text = text.replace("-", " ")
+    if _SEPARATOR_RE.search(text):
+        text = text.translate(_SEPARATOR_TABLE)
+    return text
+
+
 class Tagger:
-    """Finds watchlist entities in folded text."""
+    """Finds watchlist entities in folded text.
+
+    Besides each folded key, the automaton holds the key with its hyphens read as spaces
+    (as the text is read) and, for a key written wholly in letters Latin and Cyrillic share,
+    its look-alike spelling in the other script ("Kypck" for Курск): such a word is folded to
+    neither script by `bot.text.fold`, and only a watchlist form makes it worth reading as
+    the other script. A look-alike spelling that is itself a key keeps its own meaning."""
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
         self._automaton: ahocorasick.Automaton | None = None
+        keys: dict[str, Rule] = {}
+        for key, rule in watchlist.rules.items():
+            plain = _plain_spaces(key)
+            old = keys.setdefault(plain, rule)
+            if old is not rule and (old.entity_id, old.block) != (rule.entity_id, rule.block):
+                log.warning("watchlist %s: %r and another form read alike once hyphens are "
+                            "spaces; keeping %s's", watchlist.source, key, old.entity_id)
+        for key, rule in list(keys.items()):
+            variant = _lookalike_variant(key)
+            if variant is not None:
+                keys.setdefault(variant, rule)
         automaton = ahocorasick.Automaton()
         for ch in dict.fromkeys(_ROOT_ORDER):
             automaton.add_word(ch + _UNMATCHABLE, _DUMMY)
-        for key, rule in watchlist.rules.items():
+        for key, rule in keys.items():
             # A Latin/Cyrillic key may be followed directly by a Korean particle ("EU는").
             script_tail = not _is_hangul(key[-1])
             automaton.add_word(key, (rule.entity_id, len(key), rule.surface_len, rule.case,
                                      rule.open, script_tail, rule.block))
-        if watchlist.rules:
+        self.keys = len(keys)
+        if keys:
             automaton.make_automaton()
             self._automaton = automaton
 
@@ -371,11 +425,7 @@ class Tagger:
         overlap and block checks done on sorted spans rather than pair by pair."""
         if self._automaton is None:
             return []
-        s = folded.folded
-        # Multi-word aliases are keyed with plain spaces; same-length swaps keep offsets valid.
-        for space in _SPACES:
-            if space in s:
-                s = s.replace(space, " ")
+        s = _plain_spaces(folded.folded)  # aliases are keyed with plain spaces
         n = len(s)
         found: list[tuple[int, int, int, str]] = []
         blocks: list[tuple[int, int, str]] | None = None

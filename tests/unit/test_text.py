@@ -58,3 +58,58 @@ def test_fold_never_fails_and_spans_map_inside(text):
     for word_start in range(len(folded.folded)):
         a, b = folded.span(word_start, word_start + 1)
         assert 0 <= a < b <= len(text)
+
+
+# --- look-alikes, styled letters, accents: folded one for one, offsets kept ----------------
+
+
+def _maps_back(text: str, word: str) -> str:
+    folded = fold(text)
+    start = folded.folded.index(word)
+    a, b = folded.span(start, start + len(word))
+    return text[a:b]
+
+
+def test_word_mostly_in_latin_lookalikes_with_one_cyrillic_only_letter_turns_cyrillic():
+    assert fold("Poccия").words() == ["россия"]  # и and я have no Latin twin
+    assert fold("Pеntagon").words() == ["pentagon"]  # r, n, g have no Cyrillic twin
+
+
+def test_plain_english_words_stay_latin():
+    text = "The Pentagon met Kim to talk about Mexico"
+    assert fold(text).words() == text.lower().split()
+
+
+def test_greek_lookalikes_inside_latin_and_cyrillic_words():
+    assert fold("Κursk ΚREMLIN").words() == ["kursk", "kremlin"]  # Greek capital kappa
+    assert fold("Πутин").words() == ["путин"]  # Greek capital pi: a Cyrillic П
+    assert fold("ΝΑΤΟ").words() == ["nato"]  # only look-alike letters: Latin
+    assert fold("Καλημέρα κόσμε").words() == ["καλημέρα", "κόσμε"]  # real Greek stays
+
+
+def test_fullwidth_and_mathematical_letters_fold_to_plain_ones():
+    assert fold("ＫＵＲＳＫ").words() == ["kursk"]
+    assert fold("𝐊𝐮𝐫𝐬𝐤 𝔎𝔲𝔯𝔰𝔨 𝟙𝟚").words() == ["kursk", "kursk", "12"]
+    assert len(fold("𝐊𝐮𝐫𝐬𝐤").folded) == len("𝐊𝐮𝐫𝐬𝐤")
+
+
+def test_combining_stress_accent_is_removed_with_offsets_kept():
+    text = "в Ку\u0301рской области"
+    assert fold(text).words() == ["в", "курской", "области"]
+    assert _maps_back(text, "курской") == "Ку\u0301рской"
+
+
+def test_joiners_and_soft_hyphens_inside_a_word_are_removed():
+    for mark in ("\u00ad", "\u200c", "\u200d", "\u2060", "\ufeff"):
+        text = f"Кур{mark}ская"
+        assert fold(text).words() == ["курская"], repr(mark)
+        assert _maps_back(text, "курская") == text
+
+
+def test_removal_that_joins_a_mixed_word_folds_it_again():
+    assert fold("Po\u200bссия").words() == ["россия"]
+
+
+def test_greek_letter_at_the_end_of_a_long_latin_word():
+    text = "a" * 50_000 + "α"
+    assert fold(text).folded == text[:-1] + "a"

@@ -74,6 +74,9 @@ FOLD_INPUTS = {
     "tag openers": "<a ",
     "mixed-script words": "Kурсk ",
     "invisible characters": "Ку\u00adрск ",
+    "combining accents": "Ку\u0301рск ",
+    "styled letters": "𝐊𝐮𝐫𝐬𝐤 ＫＵＲＳＫ ",
+    "a Greek letter ending a long word": "a" * 2000 + "α ",
 }
 
 
