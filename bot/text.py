@@ -68,7 +68,15 @@ _GREEK_RE = re.compile("[\u0370-\u03ff]")
 _GREEK_WORD_RE = re.compile("(?<![^\\W\\d_])[^\\W\\d_]*?[\u0370-\u03ff][^\\W\\d_]*")
 _GREEK_ONLY_RE = re.compile(f"[{''.join(_GREEK_LOOKALIKES)}]+")
 # Fullwidth forms and mathematical letters/digits, and the rarer letterlike ones.
-_STYLED_RE = re.compile("[\uff01-\uff5e\U0001d400-\U0001d7ff\u2100-\u214f\u24b6-\u24e9]")
+_STYLED = "\uff01-\uff5e\U0001d400-\U0001d7ff\u2100-\u214f\u24b6-\u24e9"
+_STYLED_RE = re.compile(f"[{_STYLED}]")
+# Rare spaces and hyphens read as a plain space ("North\u3000Korea", "North\u2011Korean"); the
+# frequent ones (no-break space, en and em dash, "-") are left to the tagger's plain replaces.
+_RARE_SPACES = ("\u2010\u2011\u2012\u2015\u2212\ufe58\ufe63\x0b\x0c\x85\u1680\u2000-\u200a"
+                "\u2028\u2029\u205f\u3000")
+_RARE_SPACE_RE = re.compile(f"[{_RARE_SPACES}]")
+# One search tells whether a text needs any of the slow steps (most posts need none).
+_UNUSUAL_RE = re.compile(f"[{_INVISIBLE}{_COMBINING}{_STYLED}\u0370-\u03ff{_RARE_SPACES}]")
 
 WORD_RE = re.compile(r"\w+")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -136,11 +144,14 @@ def _fix_greek(match: re.Match[str]) -> str:
 
 
 def _unstyle(text: str) -> str:
-    """Styled and Greek look-alike letters as the plain letters they imitate (same length)."""
+    """Styled and Greek look-alike letters as the plain letters they imitate, rare spaces
+    and hyphens as plain spaces (same length)."""
     if _STYLED_RE.search(text):
         text = text.translate(_styled_table())
     if _GREEK_RE.search(text):
         text = _GREEK_WORD_RE.sub(_fix_greek, text)
+    if _RARE_SPACE_RE.search(text):
+        text = _RARE_SPACE_RE.sub(" ", text)
     return text
 
 
@@ -164,7 +175,9 @@ def _fold_mixed(folded: str) -> str:
 
 def fold_word(text: str) -> str:
     """Fold a short string (an alias, a query word) the way `fold` folds post text."""
-    return _fold_mixed(_fold_chars(_lower(_unstyle(text))))
+    if _UNUSUAL_RE.search(text):
+        text = _unstyle(text)
+    return _fold_mixed(_fold_chars(_lower(text)))
 
 
 def _lower(text: str) -> str:
@@ -223,7 +236,8 @@ def fold(text: str) -> Folded:
 
     Each step first checks cheaply whether it has anything to do: most posts have no
     diacritics, no mixed-script words and little markup."""
-    folded = _fold_chars(_lower(_unstyle(text)))
+    unusual = _UNUSUAL_RE.search(text) is not None
+    folded = _fold_chars(_lower(_unstyle(text) if unusual else text))
     # Plain `in` tests are far cheaper than a regex scan over text that has no links.
     if "](" in folded:
         folded = _MD_LINK_RE.sub(_blank, folded)
@@ -235,7 +249,7 @@ def fold(text: str) -> Folded:
     for c in _MARKUP_CHARS:  # one character for one space: plain replace keeps offsets
         if c in folded:
             folded = folded.replace(c, " ")
-    if not _REMOVED_RE.search(folded):
+    if not unusual or not _REMOVED_RE.search(folded):  # no later step adds such characters
         return Folded(text, folded)
     # Removed positions, shifted into folded coordinates: span() maps back with a bisect.
     removed = tuple(m.start() - j for j, m in enumerate(_REMOVED_RE.finditer(folded)))
