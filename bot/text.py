@@ -30,7 +30,8 @@ _INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063
 _INVISIBLE_RE = re.compile(f"[{_INVISIBLE}]")
 # Combining diacritics left over after NFC (no precomposed form: у́, stress marks) and the
 # invisible characters: removed for analysis, with an offset map back to the text.
-_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+# (Not the enclosing marks from U+20DD: the keycap of 1️⃣ is no accent.)
+_COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20dc\ufe20-\ufe2f"
 _REMOVED_RE = re.compile(f"[{_INVISIBLE}{_COMBINING}]")
 _COMBINING_RE = re.compile(f"[{_COMBINING}]")
 
@@ -67,16 +68,31 @@ _GREEK_RE = re.compile("[\u0370-\u03ff]")
 # From a word's start only, lazily: a long word without Greek is scanned once, not per letter.
 _GREEK_WORD_RE = re.compile("(?<![^\\W\\d_])[^\\W\\d_]*?[\u0370-\u03ff][^\\W\\d_]*")
 _GREEK_ONLY_RE = re.compile(f"[{''.join(_GREEK_LOOKALIKES)}]+")
-# Fullwidth forms and mathematical letters/digits, and the rarer letterlike ones.
-_STYLED = "\uff01-\uff5e\U0001d400-\U0001d7ff\u2100-\u214f\u24b6-\u24e9"
-_STYLED_RE = re.compile(f"[{_STYLED}]")
+# Fullwidth forms and mathematical letters/digits, and the rarer letterlike ones: those
+# whose NFKC form is one character (ℌ, not №), so folding keeps the length.
+def _build_styled_table() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for lo, hi in ((0xFF01, 0xFF5E), (0x1D400, 0x1D7FF), (0x2100, 0x214F), (0x24B6, 0x24E9)):
+        for cp in range(lo, hi + 1):
+            plain = unicodedata.normalize("NFKC", chr(cp))
+            if len(plain) == 1 and plain != chr(cp):
+                table[cp] = plain
+    return table
+
+
+_STYLED_TABLE = _build_styled_table()
+
 # Rare spaces and hyphens read as a plain space ("North\u3000Korea", "North\u2011Korean"); the
 # frequent ones (no-break space, en and em dash, "-") are left to the tagger's plain replaces.
 _RARE_SPACES = ("\u2010\u2011\u2012\u2015\u2212\ufe58\ufe63\x0b\x0c\x85\u1680\u2000-\u200a"
                 "\u2028\u2029\u205f\u3000")
 _RARE_SPACE_RE = re.compile(f"[{_RARE_SPACES}]")
-# One search tells whether a text needs any of the slow steps (most posts need none).
-_UNUSUAL_RE = re.compile(f"[{_INVISIBLE}{_COMBINING}{_STYLED}\u0370-\u03ff{_RARE_SPACES}]")
+# One search tells whether a text needs any of the slow steps (most posts need none). Few
+# items make a fast class: sre tests them one by one for every character of the text.
+_UNUSUAL_RE = re.compile(
+    "[\u00ad\u180e\u2000-\u2012\u2015\u2028\u2029\u205f-\u2064\ufeff\u0300-\u036f\u1ab0-\u1aff"
+    "\u1dc0-\u1dff\u20d0-\u20dc\ufe20-\ufe2f\uff01-\uff5e\u2100-\u214f\u24b6-\u24e9\u0370-\u03ff"
+    "\u2212\ufe58\ufe63\x0b\x0c\x85\u1680\u3000\U0001d400-\U0001d7ff]")
 
 WORD_RE = re.compile(r"\w+")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
@@ -124,18 +140,6 @@ def _fix_mixed(match: re.Match[str]) -> str:
     return word.translate(_LAT_TO_CYR if to_cyr else _CYR_TO_LAT)
 
 
-@lru_cache(maxsize=1)
-def _styled_table() -> dict[int, str]:
-    """Fullwidth, mathematical and letterlike characters whose NFKC form is one character."""
-    table: dict[int, str] = {}
-    for lo, hi in ((0xFF01, 0xFF5E), (0x1D400, 0x1D7FF), (0x2100, 0x214F), (0x24B6, 0x24E9)):
-        for cp in range(lo, hi + 1):
-            plain = unicodedata.normalize("NFKC", chr(cp))
-            if len(plain) == 1 and plain != chr(cp):
-                table[cp] = plain
-    return table
-
-
 def _fix_greek(match: re.Match[str]) -> str:
     word = match.group(0)
     if _GREEK_RE.sub("", word) or _GREEK_ONLY_RE.fullmatch(word):
@@ -143,14 +147,14 @@ def _fix_greek(match: re.Match[str]) -> str:
     return word  # a Greek word
 
 
-def _unstyle(text: str) -> str:
+def _unstyle(text: str, found: set[str]) -> str:
     """Styled and Greek look-alike letters as the plain letters they imitate, rare spaces
-    and hyphens as plain spaces (same length)."""
-    if _STYLED_RE.search(text):
-        text = text.translate(_styled_table())
-    if _GREEK_RE.search(text):
+    and hyphens as plain spaces (same length). `found`: the text's unusual characters."""
+    if any(ord(c) in _STYLED_TABLE for c in found):
+        text = text.translate(_STYLED_TABLE)
+    if any("\u0370" <= c <= "\u03ff" for c in found):
         text = _GREEK_WORD_RE.sub(_fix_greek, text)
-    if _RARE_SPACE_RE.search(text):
+    if any(_RARE_SPACE_RE.match(c) for c in found):
         text = _RARE_SPACE_RE.sub(" ", text)
     return text
 
@@ -175,8 +179,9 @@ def _fold_mixed(folded: str) -> str:
 
 def fold_word(text: str) -> str:
     """Fold a short string (an alias, a query word) the way `fold` folds post text."""
-    if _UNUSUAL_RE.search(text):
-        text = _unstyle(text)
+    found = set(_UNUSUAL_RE.findall(text))
+    if found:
+        text = _unstyle(text, found)
     return _fold_mixed(_fold_chars(_lower(text)))
 
 
@@ -236,8 +241,8 @@ def fold(text: str) -> Folded:
 
     Each step first checks cheaply whether it has anything to do: most posts have no
     diacritics, no mixed-script words and little markup."""
-    unusual = _UNUSUAL_RE.search(text) is not None
-    folded = _fold_chars(_lower(_unstyle(text) if unusual else text))
+    found = set(_UNUSUAL_RE.findall(text))  # as cheap as a search when there is none
+    folded = _fold_chars(_lower(_unstyle(text, found) if found else text))
     # Plain `in` tests are far cheaper than a regex scan over text that has no links.
     if "](" in folded:
         folded = _MD_LINK_RE.sub(_blank, folded)
@@ -249,12 +254,16 @@ def fold(text: str) -> Folded:
     for c in _MARKUP_CHARS:  # one character for one space: plain replace keeps offsets
         if c in folded:
             folded = folded.replace(c, " ")
-    if not unusual or not _REMOVED_RE.search(folded):  # no later step adds such characters
-        return Folded(text, folded)
+    if not found or not any(_REMOVED_RE.match(c) for c in found):
+        return Folded(text, folded)  # (no step above adds characters to remove)
     # Removed positions, shifted into folded coordinates: span() maps back with a bisect.
     removed = tuple(m.start() - j for j, m in enumerate(_REMOVED_RE.finditer(folded)))
-    # Taking the characters out may join two halves of a mixed-script word: fold again.
-    return Folded(text, _fold_mixed(_REMOVED_RE.sub("", folded)), removed)
+    joined = _REMOVED_RE.sub("", folded)
+    # Taking a character out may join two halves of a mixed-script word: fold those again.
+    if any(_SWITCH_LC_RE.match(joined, i - 1) or _SWITCH_CL_RE.match(joined, i - 1)
+           for i in removed if i):
+        joined = _fold_mixed(joined)
+    return Folded(text, joined, removed)
 
 
 _STRIP_FOR_LANG_RE = re.compile(

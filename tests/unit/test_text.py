@@ -113,3 +113,15 @@ def test_removal_that_joins_a_mixed_word_folds_it_again():
 def test_greek_letter_at_the_end_of_a_long_latin_word():
     text = "a" * 50_000 + "α"
     assert fold(text).folded == text[:-1] + "a"
+
+
+def test_every_character_a_rare_step_handles_opens_the_rare_path():
+    import re
+
+    import bot.text as T
+    handled = set(T._INVISIBLE) | {chr(c) for c in T._STYLED_TABLE}
+    handled |= {chr(c) for c in range(0x370, 0x400)}
+    for body in (T._COMBINING, T._RARE_SPACES):
+        cls = re.compile(f"[{body}]")
+        handled |= {chr(c) for c in range(0x30000) if cls.match(chr(c))}
+    assert [hex(ord(c)) for c in sorted(handled) if not T._UNUSUAL_RE.match(c)] == []
