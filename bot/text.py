@@ -52,7 +52,7 @@ _CYRILLIC = "а-яёіїєґўј"
 _CYR_CHAR_RE = re.compile(f"[{_CYRILLIC}]")
 _LAT_CHAR_RE = re.compile(f"[{_LATIN}]")
 # Letters the other script has no look-alike for: a word holding one belongs to that script.
-_ONLY_CYR_RE = re.compile("[бгджзийлпфцчшщъыьэюяєґўё]")
+_ONLY_CYR_RE = re.compile("[бгджзийлпфцчшщъыьэюяєґўёї]")  # ї: Latin ï is folded to i before
 _ONLY_LAT_RE = re.compile("[dfgjlnqrsuvwz]")
 
 # Greek look-alikes by case (Η is H, η is n); Π Γ Λ Φ have only Cyrillic twins. Applied to
@@ -64,6 +64,13 @@ _GREEK_LOOKALIKES = {
     "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "π": "п", "ϲ": "c", "Ϲ": "C", "ϳ": "j",
 }
 _GREEK_TABLE = str.maketrans(_GREEK_LOOKALIKES)
+# Inside a Cyrillic word a Greek letter imitates the Cyrillic twin (ο is о there, not o):
+# Greek letters are intruders and must not outvote the word's own letters.
+_GREEK_TO_CYR = {**_GREEK_LOOKALIKES, **dict(zip(
+    "ΑΒΕΗΙΚΜΟΡΤΥΧΠΓΛΦαβγεικοπρτχϲϹ", "АВЕНІКМОРТУХПГЛФавуеікопртхсС", strict=True))}
+_GREEK_TO_CYR_TABLE = str.maketrans(_GREEK_TO_CYR)
+_ANY_CYR_RE = re.compile("[\u0400-\u04ff]")
+_ANY_LAT_RE = re.compile("[A-Za-z]")
 _GREEK_RE = re.compile("[\u0370-\u03ff]")
 # From a word's start only, lazily: a long word without Greek is scanned once, not per letter.
 _GREEK_WORD_RE = re.compile("(?<![^\\W\\d_])[^\\W\\d_]*?[\u0370-\u03ff][^\\W\\d_]*")
@@ -142,8 +149,12 @@ def _fix_mixed(match: re.Match[str]) -> str:
 
 def _fix_greek(match: re.Match[str]) -> str:
     word = match.group(0)
-    if _GREEK_RE.sub("", word) or _GREEK_ONLY_RE.fullmatch(word):
-        return word.translate(_GREEK_TABLE)  # inside a Latin/Cyrillic word, or all look-alike
+    rest = _GREEK_RE.sub("", word)
+    if rest:  # Greek letters inside a Latin or Cyrillic word take that word's script
+        cyrillic = _ANY_CYR_RE.search(rest) is not None and _ANY_LAT_RE.search(rest) is None
+        return word.translate(_GREEK_TO_CYR_TABLE if cyrillic else _GREEK_TABLE)
+    if _GREEK_ONLY_RE.fullmatch(word):
+        return word.translate(_GREEK_TABLE)  # all look-alikes: Latin (ΝΑΤΟ)
     return word  # a Greek word
 
 

@@ -84,6 +84,7 @@ def test_greek_lookalikes_inside_latin_and_cyrillic_words():
     assert fold("Κursk ΚREMLIN").words() == ["kursk", "kremlin"]  # Greek capital kappa
     assert fold("Πутин").words() == ["путин"]  # Greek capital pi: a Cyrillic П
     assert fold("ΝΑΤΟ").words() == ["nato"]  # only look-alike letters: Latin
+    assert fold("вοεннοε").words() == ["военное"]  # Greek ο ε outnumber в н н: still Cyrillic
     assert fold("Καλημέρα κόσμε").words() == ["καλημέρα", "κόσμε"]  # real Greek stays
 
 
