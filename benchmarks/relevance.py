@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import collections
+import gzip
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -30,6 +32,7 @@ from bot.pipeline.runner import Analyzer  # noqa: E402
 from bot.pipeline.topics import Topics  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "relevance"
+POSTS = Path("/work/shared/data/telegram-ru-2024/posts.jsonl.gz")
 PARTS = ("real", "written")
 LANGS = ("en", "ru", "uk", "ko", "de", "fr", "pl")
 
@@ -111,14 +114,43 @@ def errors(items: list[dict], results: list[dict], half: str) -> None:
         print(f"  {item['id']} ({item['split']}): {'; '.join(what)}: {text[:150]}")
 
 
+def handcheck(analyzer: Analyzer, n: int, seed: int) -> None:
+    """Print a seeded sample of n real posts tagged `conflict` and n not tagged, outside the
+    evaluation set, to be read by hand (the false-alert and miss rates of issue 13, item 3)."""
+    in_set = {item["source"] for item in load("real")}
+    with gzip.open(POSTS, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    tagged, quiet = [], []
+    for row in rows:
+        if f"{row['channel_id']}/{row['message_id']}" in in_set or not row["text"].strip():
+            continue
+        post = Post("eval", "replay", str(row["channel_id"]), str(row["message_id"]), row["text"])
+        _doc, _mentions, _lang, topics = analyzer.doc(post)
+        (tagged if "conflict" in topics else quiet).append(row)
+    print(f"\nReal posts outside the set: {len(tagged)} tagged conflict, {len(quiet)} not "
+          f"(of {len(rows)})")
+    rng = random.Random(seed)
+    for name, pool in (("tagged", tagged), ("not-tagged", quiet)):
+        print(f"\n== {n} {name} posts (seed {seed})")
+        for k, row in enumerate(rng.sample(pool, min(n, len(pool))), 1):
+            text = " ".join(row["text"].split())
+            print(f"{name[0]}{k:03d} {row['channel_id']}/{row['message_id']} [{row['channel'][:20]}] "
+                  f"{text[:500]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--errors", choices=("tune", "report", "all"), default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--topics", type=Path, default=None, help="a topics file to try")
+    parser.add_argument("--entities", type=Path, default=None, help="a watchlist to try")
+    parser.add_argument("--handcheck", type=int, default=0, metavar="N",
+                        help="also print N real posts tagged conflict and N not, to read")
+    parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
-    watchlist = Watchlist.load()
+    watchlist = Watchlist.load(args.entities)
     tagger = Tagger(watchlist)
-    topics = Topics.load(known_entities=set(watchlist.ids))
+    topics = Topics.load(args.topics, known_entities=set(watchlist.ids))
     analyzer = Analyzer(tagger, topics, LanguageDetector())
     summary = {}
     for part in PARTS:
@@ -128,6 +160,8 @@ def main() -> None:
         if args.errors:
             print(f"\n  wrong items, {part}, half {args.errors}:")
             errors(items, results, args.errors)
+    if args.handcheck:
+        handcheck(analyzer, args.handcheck, args.seed)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1), encoding="utf-8")
 
