@@ -33,6 +33,7 @@ from bot.pipeline.topics import Topics  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "relevance"
 POSTS = Path("/work/shared/data/telegram-ru-2024/posts.jsonl.gz")
+HANDCHECK = DATA / "handcheck.tsv"
 PARTS = ("real", "written")
 LANGS = ("en", "ru", "uk", "ko", "de", "fr", "pl")
 
@@ -115,27 +116,48 @@ def errors(items: list[dict], results: list[dict], half: str) -> None:
 
 
 def handcheck(analyzer: Analyzer, n: int, seed: int) -> None:
-    """Print a seeded sample of n real posts tagged `conflict` and n not tagged, outside the
-    evaluation set, to be read by hand (the false-alert and miss rates of issue 13, item 3)."""
+    """The false-alert and miss rates of issue 13, item 3, on real posts outside the set.
+
+    All posts are shuffled once with `seed`; the first n the topic tags `conflict` and the first
+    n it leaves untagged are the sample (so a small change of the topic changes the sample only
+    a little). Hand labels live in tests/data/relevance/handcheck.tsv (source, 1/0, note);
+    sampled posts without a label are printed to be read."""
     in_set = {item["source"] for item in load("real")}
+    labels = {}
+    if HANDCHECK.exists():
+        for line in HANDCHECK.read_text(encoding="utf-8").splitlines():
+            if line and not line.startswith("#"):
+                source, label, *_ = line.split("\t")
+                labels[source] = label == "1"
     with gzip.open(POSTS, "rt", encoding="utf-8") as fh:
         rows = [json.loads(line) for line in fh]
-    tagged, quiet = [], []
-    for row in rows:
-        if f"{row['channel_id']}/{row['message_id']}" in in_set or not row["text"].strip():
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    picked: dict[bool, list[tuple[str, dict]]] = {True: [], False: []}
+    counts = collections.Counter()
+    for i in order:
+        row = rows[i]
+        source = f"{row['channel_id']}/{row['message_id']}"
+        if source in in_set or not row["text"].strip():
             continue
         post = Post("eval", "replay", str(row["channel_id"]), str(row["message_id"]), row["text"])
-        _doc, _mentions, _lang, topics = analyzer.doc(post)
-        (tagged if "conflict" in topics else quiet).append(row)
-    print(f"\nReal posts outside the set: {len(tagged)} tagged conflict, {len(quiet)} not "
-          f"(of {len(rows)})")
-    rng = random.Random(seed)
-    for name, pool in (("tagged", tagged), ("not-tagged", quiet)):
-        print(f"\n== {n} {name} posts (seed {seed})")
-        for k, row in enumerate(rng.sample(pool, min(n, len(pool))), 1):
-            text = " ".join(row["text"].split())
-            print(f"{name[0]}{k:03d} {row['channel_id']}/{row['message_id']} [{row['channel'][:20]}] "
-                  f"{text[:500]}")
+        tagged = "conflict" in analyzer.doc(post)[3]
+        counts[tagged] += 1
+        if len(picked[tagged]) < n:
+            picked[tagged].append((source, row))
+    print(f"\nHand-check: {counts[True]} real posts outside the set tagged conflict, "
+          f"{counts[False]} not; samples of {n} each (seed {seed}), labels {HANDCHECK.name}")
+    todo = []
+    for tagged, name in ((True, "tagged"), (False, "not tagged")):
+        known = [labels[s] for s, _ in picked[tagged] if s in labels]
+        wrong = sum(1 for label in known if label != tagged)
+        print(f"  {name:10s}: {len(known)} labeled, {wrong} wrong "
+              f"({wrong / len(known):.0%} error rate)" if known else f"  {name}: none labeled")
+        todo += [(tagged, s, r) for s, r in picked[tagged] if s not in labels]
+    for tagged, source, row in todo:
+        text = " ".join(row["text"].split())
+        print(f"  to label ({'tagged' if tagged else 'quiet'}) {source} [{row['channel'][:20]}] "
+              f"{text[:400]}")
 
 
 def main() -> None:
