@@ -63,6 +63,7 @@ def _analysis(engine: Engine, item: dict[str, Any], lineno: int) -> dict[str, An
         "lang_confidence": round(analysis.lang_confidence, 3),
         "entities": [{"id": m.entity_id, "surface": m.surface, "start": m.start, "end": m.end}
                      for m in analysis.mentions],
+        "implied": list(analysis.implied),
         "topics": list(analysis.topics),
         "matches": list(matches),
     }

@@ -73,13 +73,20 @@ class Analysis:
     topics: tuple[str, ...] = ()
     lang: str | None = None
     lang_confidence: float = 0.0
+    implied: tuple[str, ...] = ()  # ids the mentions imply (watchlist `implies:`), not named
 
     @property
     def entity_ids(self) -> tuple[str, ...]:
+        """The entities the text names, in order of first mention."""
         seen: dict[str, None] = {}
         for m in self.mentions:
             seen.setdefault(m.entity_id)
         return tuple(seen)
+
+    @property
+    def matched_ids(self) -> tuple[str, ...]:
+        """What `entity:` atoms see: the named entities, then the implied ones."""
+        return self.entity_ids + self.implied
 
 
 @dataclass(frozen=True, slots=True)

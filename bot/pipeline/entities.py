@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ _ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _HASHTAG_RE = re.compile(r"^[^\W_][\w]*$")
 _APOSTROPHES = ("'", "\u2019")
-_ENTITY_KEYS = {"id", "type", "name", "hashtag", "aliases", "not_in"}
+_ENTITY_KEYS = {"id", "type", "name", "hashtag", "aliases", "not_in", "implies"}
 
 # pyahocorasick finds a node's child by a linear scan in insertion order, and every character of
 # the text that starts no key is looked up at the root. Planting the most frequent characters of
@@ -66,6 +66,7 @@ class Entity:
     name: str
     aliases: dict[str, list[str]] = field(default_factory=dict, hash=False, compare=False)
     tag: str | None = None  # explicit hashtag, when the name does not make a good one
+    implies: tuple[str, ...] = ()  # ids a mention of this entity also counts as, for matching
 
     @property
     def hashtag(self) -> str:
@@ -112,6 +113,7 @@ class Watchlist:
 
     def __init__(self, entities: list[Entity], rules: dict[str, Rule], source: str = "<watchlist>"):
         self._entities = {e.id: e for e in entities}
+        self._implied = _implied_closure(self._entities)
         self._rules = rules
         self.source = source
 
@@ -162,6 +164,7 @@ class Watchlist:
                 continue
             seen[entity.id] = index
             entities.append(entity)
+        _check_implies(entities, problems)
         problems.raise_if_any()
         log.debug("watchlist %s: %d entities, %d keys", source, len(entities), len(rules))
         return cls(entities, rules, source)
@@ -183,6 +186,17 @@ class Watchlist:
     @property
     def ids(self) -> list[str]:
         return list(self._entities)
+
+    def implied(self, entity_ids: Iterable[str]) -> tuple[str, ...]:
+        """The ids that the given ones imply (`implies:`, followed through), less those given:
+        `russian_mod` implies `russia`, so `entity:russia` finds posts about the Russian MoD."""
+        given = set(entity_ids)
+        out: dict[str, None] = {}
+        for eid in given:
+            for implied in self._implied.get(eid, ()):
+                if implied not in given:
+                    out.setdefault(implied)
+        return tuple(out)
 
     @property
     def rules(self) -> Mapping[str, Rule]:
@@ -299,7 +313,43 @@ def _load_entity(raw: Any, index: int, suffixes: Suffixes, problems: _Problems,
         for form in forms:
             rule = Rule(eid, phrase, "", len(form.text), form.open, form.case, block=True)
             _add_rule(rules, form.text, rule, problems, (*at, "not_in", i))
-    return Entity(eid, etype if isinstance(etype, str) else "", name.strip(), aliases, tag)
+    implies = raw.get("implies") or []
+    if not isinstance(implies, list) or not all(isinstance(i, str) for i in implies):
+        problems.add((*at, "implies"), f"{where}: `implies` must be a list of entity ids"
+                     + _not_text(implies))
+        implies = []
+    return Entity(eid, etype if isinstance(etype, str) else "", name.strip(), aliases, tag,
+                  tuple(dict.fromkeys(implies)))
+
+
+def _check_implies(entities: list[Entity], problems: _Problems) -> None:
+    ids = {e.id for e in entities}
+    for index, entity in enumerate(entities):
+        for implied in entity.implies:
+            if implied == entity.id:
+                problems.add(("entities", index, "implies"),
+                             f"entity {entity.id!r}: `implies` names the entity itself")
+            elif implied not in ids:
+                problems.add(("entities", index, "implies"),
+                             f"entity {entity.id!r}: implies {implied!r}, which is not an entity "
+                             "of this watchlist")
+
+
+def _implied_closure(entities: Mapping[str, Entity]) -> dict[str, tuple[str, ...]]:
+    """Each entity's implied ids, followed through (a implies b implies c: a implies b, c)."""
+    closure: dict[str, tuple[str, ...]] = {}
+    for eid, entity in entities.items():
+        seen: dict[str, None] = {}
+        todo = list(entity.implies)
+        while todo:
+            nxt = todo.pop(0)
+            if nxt in seen or nxt == eid or nxt not in entities:
+                continue
+            seen[nxt] = None
+            todo.extend(entities[nxt].implies)
+        if seen:
+            closure[eid] = tuple(seen)
+    return closure
 
 
 def _not_text(items: Any) -> str:
@@ -382,6 +432,9 @@ class Tagger:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
+        # Which entities may be reported inside another's mention, and inside which.
+        self._inner_ok = frozenset(e.id for e in watchlist if e.type in ("country", "place"))
+        self._outer_ok = frozenset(e.id for e in watchlist if e.type in ("organisation", "person"))
         self._automaton: ahocorasick.Automaton | None = None
         keys: dict[str, Rule] = {}
         for key, rule in watchlist.rules.items():
@@ -412,7 +465,8 @@ class Tagger:
         return self.tag(fold(nfc(text)))
 
     def tag(self, folded: Folded) -> list[Mention]:
-        """Mentions sorted by start, without overlaps (the longest match wins).
+        """Mentions sorted by start. The longest match wins; a country or place wholly inside
+        an organisation's or person's name is kept too («Минобороны России»: russian_mod, russia).
 
         Linear in the text: one automaton pass, a word-end lookup cached per word, and the
         overlap and block checks done on sorted spans rather than pair by pair."""
@@ -449,7 +503,7 @@ class Tagger:
         if blocks:
             found = _unblocked(found, blocks)
         if len(found) > 1:
-            found = _longest_first(found, n)
+            found = _longest_first(found, n, self._outer_ok, self._inner_ok)
         text = folded.text
         mentions = []
         for _, start, end, eid in found:
@@ -482,20 +536,32 @@ def _unblocked(found: list[tuple[int, int, int, str]],
     return kept
 
 
-def _longest_first(found: list[tuple[int, int, int, str]],
-                   size: int) -> list[tuple[int, int, int, str]]:
+def _longest_first(found: list[tuple[int, int, int, str]], size: int,
+                   outer_ok: frozenset[str] = frozenset(),
+                   inner_ok: frozenset[str] = frozenset()) -> list[tuple[int, int, int, str]]:
     """Greedy overlap resolution, longest (then leftmost) first, sorted back by start.
 
-    A bytearray marks the characters already taken, so testing a candidate costs its own
-    length, not the number of mentions chosen before it."""
+    A hit overlapping a chosen one is dropped, except a hit of `inner_ok` (countries, places)
+    lying wholly inside mentions of `outer_ok` (organisations, people): «Минобороны России» is
+    also a mention of Russia. An organisation inside another name («Минобороны» in «Минобороны
+    США») and a country inside another country's name stay part of that name.
+
+    A bytearray marks the characters already taken (2: by an outer-capable mention, 1: by any
+    other), so testing a candidate costs its own length, not the mentions chosen before it."""
     found.sort(key=lambda f: (-f[0], f[1]))
     taken = bytearray(size + 1)
     chosen = []
     for cand in found:
-        start, end = cand[1], cand[2]
-        if taken.find(1, start, end) == -1:
-            taken[start:end] = b"\x01" * (end - start)
-            chosen.append(cand)
+        start, end, eid = cand[1], cand[2], cand[3]
+        if taken.find(1, start, end) == -1 and taken.find(2, start, end) == -1:
+            mark = b"\x02" if eid in outer_ok else b"\x01"
+        elif (eid in inner_ok and taken.find(0, start, end) == -1
+              and taken.find(1, start, end) == -1):
+            mark = b"\x01"  # nested inside outer names only; blocks other inner hits here
+        else:
+            continue
+        taken[start:end] = mark * (end - start)
+        chosen.append(cand)
     chosen.sort(key=lambda f: f[1])
     return chosen
 

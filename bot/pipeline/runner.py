@@ -64,9 +64,10 @@ class Analyzer:
         folded = fold(post.text)
         mentions = tuple(self.tagger.tag(folded))
         lang = LazyLanguage(self.detector, post.text)
+        named = frozenset(m.entity_id for m in mentions)
         doc = Doc(
             words=folded.words(),
-            entities=frozenset(m.entity_id for m in mentions),
+            entities=named.union(self.tagger.watchlist.implied(named)) if named else named,
             source=post.source_id,
             lang=lang,
         )
@@ -83,7 +84,8 @@ class Analyzer:
         if detect or (detect is None and matches):
             lang()
         code, confidence = lang.result if lang.result else (None, 0.0)
-        return Analysis(mentions, tuple(topics), code, confidence), matches
+        implied = self.tagger.watchlist.implied(m.entity_id for m in mentions) if mentions else ()
+        return Analysis(mentions, tuple(topics), code, confidence, implied), matches
 
 
 class LazyLanguage:

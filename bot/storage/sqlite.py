@@ -259,7 +259,7 @@ class SQLiteStore:
 
     def save_post(self, post: Post, analysis: Analysis) -> SaveResult:
         now = _now()
-        entities = " ".join(analysis.entity_ids)
+        entities = " ".join(analysis.matched_ids)  # implied ids too: entity:russia finds MoD posts
         topics = " ".join(analysis.topics)
         with self.transaction():
             row = self._exec("SELECT id, text FROM posts WHERE key=?", (post.key,)).fetchone()

@@ -41,7 +41,7 @@ ENTITY_CASES = [
       "of strings, got True (put it in quotes to make it text)"]),
     (ENTITY.replace("    name: Kursk\n", "    name: Kursk\n    colour: red\n"),
      ["e.yaml: entities[0].colour (line 5): entity 'kursk': unknown key 'colour'; expected one "
-      "of aliases, hashtag, id, name, not_in, type"]),
+      "of aliases, hashtag, id, implies, name, not_in, type"]),
     (ENTITY.replace("id: kursk", "id: Kursk!"),
      ["e.yaml: entities[0].id (line 2): entities[0]: `id` must be lower_snake_case, got 'Kursk!'"]),
     (ENTITY.replace("en: [Kursk]", "en: ['Kursk{zz}']"),
