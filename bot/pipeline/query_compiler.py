@@ -29,6 +29,7 @@ from bot.pipeline.query_tree import (
     Node,
     Not,
     Or,
+    Piece,
     Words,
     piece_cost,
 )
@@ -95,8 +96,25 @@ def _cost(node: Node) -> float:
     if isinstance(node, Near):
         return 10.0
     if isinstance(node, Not):
-        return _cost(node.child)
+        # A NOT of something rare is almost always true: it decides little, so test it last.
+        return _cost(node.child) + 1000.0
+    if isinstance(node, Or):
+        words = [c for c in node.children if isinstance(c, Words)]
+        if len(words) >= OR_AUTOMATON_MIN:  # one automaton pass, however many words
+            return 5.0 + sum(_cost(c) for c in node.children if not isinstance(c, Words))
     return sum(_cost(c) for c in node.children)
+
+
+def _piece_in(piece: Piece, text: str) -> bool:
+    """Some word of a joined text is a form of a single-word piece with `forms`."""
+    needle = " " + piece.stem
+    i = text.find(needle)
+    while i >= 0:
+        end = text.find(" ", i + 1)
+        if piece.matches(text[i + 1:end]):
+            return True
+        i = text.find(needle, end)
+    return False
 
 
 def _inflected_in(needle: str, text: str) -> bool:
@@ -132,6 +150,7 @@ def _spans_finder(node: Words) -> Callable[[str], list[tuple[int, int]]]:
     on from the previous occurrence, so the cost is one pass over the text."""
     size = len(node.pieces)
     regex = _LazyRegex(" (?=(" + " ".join(p.pattern() for p in node.pieces) + ") )")
+    single = node.pieces[0] if size == 1 and node.pieces[0].forms is not None else None
 
     def spans(t: str) -> list[tuple[int, int]]:
         out = []
@@ -140,6 +159,8 @@ def _spans_finder(node: Words) -> Callable[[str], list[tuple[int, int]]]:
             start = m.start(1)
             index += t.count(" ", pos, start)
             pos = start
+            if single is not None and not single.matches(m.group(1)):
+                continue
             out.append((index, index + size))
         return out
 
@@ -206,7 +227,8 @@ def _any_words_check(nodes: list[Words]) -> Check:
         elif all(p.mode == EXACT for p in pieces):
             needles.setdefault(" " + " ".join(p.text for p in pieces) + " ", []).insert(0, None)
         else:
-            needles.setdefault(pieces[0].needle, []).append(_LazyCheck(node))
+            # the rarest word as the key: "по городу" must not wake on every "по"
+            needles.setdefault(min(pieces, key=piece_cost).needle, []).append(_LazyCheck(node))
     for needle, verifiers in needles.items():
         automaton.add_word(needle, tuple(verifiers))
     automaton.make_automaton()
@@ -248,7 +270,7 @@ class _Emitter:
     """Writes a tree as an expression over `d` (the Doc) and `t` (its joined words)."""
 
     def __init__(self) -> None:
-        self.namespace: dict[str, object] = {"_inflected_in": _inflected_in}
+        self.namespace: dict[str, object] = {"_inflected_in": _inflected_in, "_piece_in": _piece_in}
 
     def const(self, value: object) -> str:
         name = f"_k{len(self.namespace)}"
@@ -285,6 +307,9 @@ class _Emitter:
         pieces = node.pieces
         if len(pieces) == 1 and pieces[0].mode != INFLECT:
             return f"{self.const(pieces[0].needle)} in t"
+        if len(pieces) == 1 and pieces[0].forms is not None:
+            needle, piece = self.const(pieces[0].needle), self.const(pieces[0])
+            return f"({needle} in t and _piece_in({piece}, t))"
         if len(pieces) == 1:
             needle = self.const(pieces[0].needle)
             return f"({needle} in t and _inflected_in({needle}, t))"

@@ -27,7 +27,7 @@ from bot.pipeline.query_tree import (
 )
 from bot.text import WORD_RE, fold, nfc
 
-MAX_LENGTH = 10_000  # characters; a chat query is far shorter, a topic file entry a bit
+MAX_LENGTH = 20_000  # characters; a chat query is far shorter, the conflict topic about 11k
 MAX_DEPTH = 64  # nested parentheses / NOTs, keeps the recursive parser and printer safe
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9_.\-]*")
@@ -103,7 +103,7 @@ def _fold_piece(text: str) -> list[str]:
     return out
 
 
-def _pieces(chunk: str, pos: int, *, quoted: bool) -> list[Piece]:
+def _pieces(chunk: str, pos: int, *, quoted: bool, single: bool = False) -> list[Piece]:
     """Pieces of one space-free chunk of a term or phrase (`north-korea*` gives two)."""
     star = chunk.endswith("*")
     body = chunk.rstrip("*")
@@ -120,7 +120,8 @@ def _pieces(chunk: str, pos: int, *, quoted: bool) -> list[Piece]:
         what = "a word before '*'" if star and not body else "a word"
         raise BadQuery(f"expected {what} at {_col(pos)}, found {chunk!r}", pos)
     last = len(raw) - 1
-    return [make_piece(t, star=star and i == last, quoted=quoted, caps=caps)
+    single = single and not last
+    return [make_piece(t, star=star and i == last, quoted=quoted, caps=caps, single=single)
             for i, (t, caps) in enumerate(raw)]
 
 
@@ -234,7 +235,7 @@ class _Parser:
         match = _FIELD_RE.match(tok.text)
         if match is not None:
             return self.field(tok, match.group(1).lower(), tok.text[match.end():])
-        return Words(tuple(_pieces(tok.text, tok.pos, quoted=False)))
+        return Words(tuple(_pieces(tok.text, tok.pos, quoted=False, single=True)))
 
     def phrase(self, tok: _Token) -> Words:
         pieces: list[Piece] = []

@@ -8,10 +8,13 @@ word (exact, prefix, light Russian/Ukrainian inflection) is described in `bot.pi
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
+
+from bot.pipeline.wordforms import WordForms, word_forms
 
 FIELDS = ("entity", "topic", "lang", "source")
 
@@ -56,7 +59,11 @@ class Piece:
 
     text: str
     mode: Mode
-    stem: str = ""  # inflect mode: the text without its case ending
+    stem: str = ""  # inflect mode: every matching word starts with it
+    # A plain word on its own (not in a phrase): its Snowball forms (bot.pipeline.wordforms),
+    # and for a Cyrillic word its stem less the case ending (the ru/uk ending rule).
+    forms: WordForms | None = None
+    ending_stem: str = ""
 
     @property
     def needle(self) -> str:
@@ -70,14 +77,34 @@ class Piece:
             return re.escape(self.text)
         if self.mode == PREFIX:
             return re.escape(self.text) + "[^ ]*"
+        if self.forms is not None:
+            return re.escape(self.stem) + "[^ ]*"  # a superset: `matches` says which words
         return re.escape(self.stem) + _ENDINGS_RX
 
+    def matches(self, word: str) -> bool:
+        """Whether one folded post word (starting with `stem`) is a form of this piece."""
+        if self.ending_stem and word[len(self.ending_stem):] in ENDINGS \
+                and word.startswith(self.ending_stem):
+            return True
+        return self.forms is not None and self.forms.matches(word)
 
-def make_piece(text: str, *, star: bool = False, quoted: bool = False, caps: bool = False) -> Piece:
+
+def make_piece(text: str, *, star: bool = False, quoted: bool = False, caps: bool = False,
+               single: bool = False) -> Piece:
+    """A query word's piece; `single`: the word stands alone, not inside a phrase, so a
+    plain word also matches its Snowball forms."""
     if star or is_hangul(text):
         return Piece(text, PREFIX)
-    if not quoted and not caps and inflectable(text):
-        return Piece(text, INFLECT, _stem(text))
+    if quoted or caps:
+        return Piece(text, EXACT)
+    forms = word_forms(text) if single else None
+    if inflectable(text):
+        stem = _stem(text)
+        if forms is None:
+            return Piece(text, INFLECT, stem)
+        return Piece(text, INFLECT, os.path.commonprefix([stem, forms.prefix]), forms, stem)
+    if forms is not None:
+        return Piece(text, INFLECT, forms.prefix, forms)
     return Piece(text, EXACT)
 
 
@@ -160,7 +187,8 @@ def _words_str(node: Words) -> str:
     if len(pieces) == 1 or any(p.mode == INFLECT for p in pieces):
         bare = [_bare_piece(p, i == len(pieces) - 1) for i, p in enumerate(pieces)]
         if None not in bare and (len(pieces) > 1 or pieces[0].mode != EXACT
-                                 or not inflectable(pieces[0].text)):
+                                 or not (inflectable(pieces[0].text)
+                                         or word_forms(pieces[0].text) is not None)):
             return "-".join(bare)  # type: ignore[arg-type]
     inner = " ".join(
         p.text + ("*" if p.mode == PREFIX and not is_hangul(p.text) else "") for p in pieces

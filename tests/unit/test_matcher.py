@@ -20,7 +20,8 @@ def atoms(query: str) -> frozenset | None:
 
 
 def test_atoms_of_words_fields_and_phrases():
-    assert atoms("kursk") == {("text", " kursk ")}
+    assert atoms('"kursk"') == {("text", " kursk ")}  # quoted: one exact form
+    assert atoms("kursk") == {("text", " kursk")}  # plain: its word forms share the prefix
     assert atoms("troop*") == {("text", " troop")}
     assert atoms("курская") == {("text", " курск")}  # inflected: its stem is a prefix
     assert atoms("entity:kursk") == {("entity", "kursk")}
@@ -30,23 +31,23 @@ def test_atoms_of_words_fields_and_phrases():
 def test_and_picks_the_cheapest_child_or_takes_the_union():
     assert atoms("a AND северокорейские") == {("text", " северокорейск")}
     assert atoms("lang:ko AND 파병") == {("text", " 파병")}  # language is the last resort
-    assert atoms("kursk OR entity:kursk") == {("text", " kursk "), ("entity", "kursk")}
+    assert atoms('"kursk" OR entity:kursk') == {("text", " kursk "), ("entity", "kursk")}
     assert atoms("lang:ko") == {("lang", "ko")}
 
 
 def test_not_cannot_be_indexed_but_and_with_not_can():
     assert atoms("NOT kursk") is None
     assert atoms("kursk OR NOT war") is None
-    assert atoms("kursk -war") == {("text", " kursk ")}
+    assert atoms('"kursk" -war') == {("text", " kursk ")}
 
 
 def test_near_indexes_on_one_side():
-    assert atoms("(troops OR войска) NEAR/3 kursk") in (
+    assert atoms('(troops OR войска) NEAR/3 "kursk"') in (
         {("text", " kursk ")}, {("text", " troops "), ("text", " войск")})
 
 
 def test_decided_by_atoms():
-    assert decided_by_atoms(parse("entity:kursk OR kursk OR troop*").root)
+    assert decided_by_atoms(parse("entity:kursk OR \"kursk\" OR troop*").root)
     assert not decided_by_atoms(parse("курская").root)  # the ending needs checking
     assert not decided_by_atoms(parse('"north korea"').root)
     assert not decided_by_atoms(parse("a b").root)

@@ -22,6 +22,7 @@ from bot.pipeline.query import (
     Words,
     parse,
 )
+from bot.pipeline.wordforms import stem
 
 OR_MANY = 6  # query.OR_AUTOMATON_MIN: an OR this big is checked by one automaton
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,6 +148,13 @@ def ref_piece(piece: Piece, word: str) -> bool:
         return word == piece.text
     if piece.mode == PREFIX:
         return word.startswith(piece.text)
+    if piece.forms is not None:  # a lone plain word: itself, the ru/uk ending rule, or Snowball
+        if word == piece.text:
+            return True
+        ending = piece.ending_stem
+        if ending and word.startswith(ending) and word[len(ending):] in ENDINGS:
+            return True
+        return any(stem(lang, word) == stem(lang, piece.text) for lang, _ in piece.forms.stems)
     return word.startswith(piece.stem) and word[len(piece.stem):] in ENDINGS
 
 

@@ -52,3 +52,37 @@ def test_a_latin_word_is_stemmed_in_the_languages_it_is_a_word_of() -> None:
     soldier, krieg = word_forms("soldier"), word_forms("krieg")
     assert soldier is not None and [lang for lang, _ in soldier.stems] == ["english"]
     assert krieg is not None and [lang for lang, _ in krieg.stems] == ["german"]
+
+
+def _doc(text: str):
+    from bot.pipeline.query import Doc
+
+    return Doc(words=fold(text).words())
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ("soldier", "Two soldiers were wounded"), ("krieg", "seit Kriegsbeginn und des Krieges"),
+    ("guerre", "les guerres oubliées"), ("wojna", "po wojnie"), ("освободить", "освободили село"),
+    ("втрати", "втратами"), ("prisoner NEAR/2 swap", "prisoners in a swap"),
+])
+def test_plain_query_words_find_inflected_forms(query: str, text: str) -> None:
+    from bot.pipeline.query import parse
+
+    assert parse(query).evaluate(_doc(text))
+
+
+@pytest.mark.parametrize(("query", "text"), [
+    ('"soldier"', "Two soldiers were wounded"), ('"wojna"', "po wojnie"),
+    ("soldier", "a soldering iron"), ("NATO", "natos"), ('"prisoner swap"', "prisoners swap"),
+])
+def test_quotes_capitals_and_other_words_stay_exact(query: str, text: str) -> None:
+    from bot.pipeline.query import parse
+
+    assert not parse(query).evaluate(_doc(text))
+
+
+def test_a_quoted_word_prints_back_quoted() -> None:
+    from bot.pipeline.query import parse
+
+    assert str(parse('"soldier"')) == '"soldier"' and str(parse("soldier")) == "soldier"
+    assert parse(str(parse('"soldier" OR wojna'))) == parse('"soldier" OR wojna')
