@@ -53,7 +53,9 @@ def test_prefilter_agrees_with_exact_evaluation(filled, text):
 
 def test_word_queries_use_the_index(filled):
     _, store = filled
-    assert fts_prefilter(parse("kursk AND войск*")) == 'search_text:("kursk") AND search_text:("войск"*)'.join(("(", ")"))
+    assert fts_prefilter(parse('"kursk" AND войск*')) == 'search_text:("kursk") AND search_text:("войск"*)'.join(("(", ")"))
+    # a plain word matches its forms (issue 13): the index is asked for their common prefix
+    assert fts_prefilter(parse("kursk")) == 'search_text:("kursk"*)'
     assert fts_prefilter(parse("NOT kursk")) is None
     assert fts_prefilter(parse("entity:kursk OR lang:ru")) is None
     assert store.search_posts(parse('"елка"'))  # ё was folded at indexing
