@@ -30,8 +30,13 @@ word too), so case and Latin diacritics never matter. How one query word matches
   военный). The rule is deliberately small: `word*` stays the tool for anything broader. It
   can still reach an unrelated word that happens to be stem plus ending (`посла` finds
   `после`); quoting the word turns it off.
-- Everything else, every word inside "quotes", and a Cyrillic word typed in capitals (an
-  acronym: НАТО, ВСУ) matches exactly. Quotes are the way to ask for one exact form.
+- A plain word standing alone (not inside a phrase) of four or more letters also matches
+  its Snowball forms (`bot.pipeline.wordforms`): Russian for Cyrillic words, on top of the
+  rule above; English, German, French and Polish for Latin words, in the languages the word
+  is common in (wordfreq). So `soldier` finds soldiers, `krieg` finds Krieges, `wojna` finds
+  wojny and `освободить` finds освободили.
+- Everything else, every word inside "quotes", and a word typed in capitals (an acronym:
+  НАТО, ВСУ, NATO) matches exactly. Quotes are the way to ask for one exact form.
 
 The language lives in three modules, re-exported here: `bot.pipeline.query_tree` (the
 syntax tree and its canonical printing: `str(query)` parses back to an equal query),
