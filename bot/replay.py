@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -124,7 +123,7 @@ def _store_batch(app: App, batch: list[tuple[int, Post]], deliver: bool) -> _Tal
         for lineno, post in batch:
             try:
                 outcome = app.pipeline.process(post, enqueue=deliver)
-            except (StorageError, sqlite3.Error):
+            except StorageError:
                 raise
             except Exception as exc:  # a bug must not end the replay or lose the batch
                 log.debug("could not process line %d", lineno, exc_info=True)
@@ -156,10 +155,7 @@ async def _deliver(relay: Relay, signals: _Signals) -> None:
 
 
 def _storage_reason(exc: BaseException) -> str:
-    """What went wrong in the store. A raw SQLite error whose ROLLBACK failed too (SQLite had
-    rolled back already) hides the first error in its context: that one says why."""
-    while isinstance(exc, sqlite3.Error) and isinstance(exc.__context__, sqlite3.Error):
-        exc = exc.__context__
+    """What went wrong in the store, as the store said it (`StorageError` is plain words)."""
     return safe(str(exc))
 
 
@@ -218,7 +214,7 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
                     if batch:
                         try:
                             tally.add(_store_batch(app, batch, deliver))
-                        except (StorageError, sqlite3.Error) as exc:
+                        except StorageError as exc:
                             storage_error, unstored = _storage_reason(exc), len(batch)
                             break
                     progress.update(task, completed=tally.posts)
@@ -232,7 +228,7 @@ async def replay(settings: Settings, file: str, *, deliver: bool = False, limit:
         finally:
             try:
                 await app.aclose()
-            except (StorageError, sqlite3.Error) as exc:  # the failure was reported already
+            except StorageError as exc:  # the failure was reported already
                 log.debug("closing the store failed: %s", exc)
     _summary(out, console, tally, report, elapsed, deliver=deliver, in_memory=in_memory,
              errors_file=errors_file)
