@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import httpx
 
 from bot.backoff import Schedule
 from bot.errors import SourceError
@@ -26,6 +28,9 @@ from bot.ports import Fetcher, SourceRecord, Store
 from bot.settings import Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.sources.poller import Poller
+
+if TYPE_CHECKING:
+    from bot.sources.rss import HostLimiter
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +45,50 @@ def _telegram_public(record: SourceRecord, conf: SourceSettings | None) -> Fetch
     return TelegramPublicFetcher(record.id, record.address, base_url=base)
 
 
+def _rss(record: SourceRecord, conf: SourceSettings | None) -> Fetcher:
+    from bot.sources.rss import FeedFetcher
+
+    client, limiter = feed_pool()
+    return FeedFetcher(record.id, record.address, client=client, limiter=limiter,
+                       backfill=conf.backfill if conf is not None else 0)
+
+
+def _rss_schedule(interval: float) -> Schedule:
+    # Thousands of feeds: first polls spread over a whole interval; backoff up to 6 h.
+    return Schedule(interval, jitter=0.1, start_spread=interval,
+                    max_backoff=min(6 * 3600.0, max(900.0, 8 * interval)))
+
+
 class PolledKind(NamedTuple):
     make: FetcherFactory
     schedule: Callable[[float], Schedule] = Schedule  # from the source's interval
 
 
-KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public)}
-NOT_YET = {"rss": "RSS feeds are not supported yet"}
+KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public),
+                                "rss": PolledKind(_rss, _rss_schedule)}
+NOT_YET: dict[str, str] = {}
+_pools: dict[int, tuple[httpx.AsyncClient, HostLimiter]] = {}
+
+
+def feed_pool() -> tuple[httpx.AsyncClient, HostLimiter]:
+    """The HTTP client and per-host limiter every feed of this event loop shares: one
+    connection pool and TLS context for ten thousand feeds, not one each."""
+    from bot.sources import http
+    from bot.sources.rss import HostLimiter
+
+    key = id(asyncio.get_running_loop())
+    pool = _pools.get(key)
+    if pool is None or pool[0].is_closed:
+        client = http.make_client(timeout=20.0, limits=httpx.Limits(
+            max_connections=256, max_keepalive_connections=64))
+        pool = _pools[key] = (client, HostLimiter())
+    return pool
+
+
+async def close_feed_pool() -> None:
+    pool = _pools.pop(id(asyncio.get_running_loop()), None)
+    if pool is not None:
+        await pool[0].aclose()
 
 
 class Host(Protocol):
@@ -63,13 +105,18 @@ class _CursorKeeper:
     """Saves a poller's cursor, unless its record was removed or now names another address:
     this address's position means nothing there."""
 
-    def __init__(self, store: Store, record: SourceRecord) -> None:
+    def __init__(self, store: Store, record: SourceRecord, fetcher: Fetcher | None = None) -> None:
         self.store = store
         self.record = record
+        self.fetcher = fetcher
         self._revision = -1
         self._same = False
 
     def __call__(self, cursor: str) -> None:
+        moved = getattr(self.fetcher, "moved_to", None)
+        if moved and moved != self.record.address:
+            self._move(moved, cursor)
+            return
         revision = self.store.revision()
         if revision != self._revision:
             current = next((r for r in self.store.sources() if r.id == self.record.id), None)
@@ -78,6 +125,25 @@ class _CursorKeeper:
             self._revision = revision
         if self._same:
             self.store.set_cursor(self.record.id, cursor)
+
+    def _move(self, address: str, cursor: str) -> None:
+        """A permanent redirect: the stored address becomes the new one, with the cursor (the
+        store has no update, so the record is replaced in one transaction)."""
+        current = next((r for r in self.store.sources() if r.id == self.record.id), None)
+        if current is None or (current.platform, current.address) != (
+                self.record.platform, self.record.address):
+            return
+        moved = SourceRecord(current.id, current.platform, address, current.name,
+                             current.enabled, cursor)
+        with self.store.transaction():
+            self.store.remove_source(current.id)
+            self.store.add_source(moved, "wirewatch")
+            self.store.set_cursor(current.id, cursor)
+            self.store.audit("wirewatch", "source.moved", None, id=current.id,
+                             old=current.address, new=address)
+        log.info("source %s moved permanently to %s", current.id, address)
+        self.record = moved
+        self._revision = -1
 
 
 def make_poller(app: Host, record: SourceRecord,
@@ -99,7 +165,7 @@ def make_poller(app: Host, record: SourceRecord,
         log.error("source %s cannot be polled: %s", record.id, exc)
         return None
     schedule = kind.schedule(conf.interval if conf is not None else DEFAULT_INTERVAL)
-    return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record),
+    return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record, fetcher),
                   health=app.source_health.open(record.id, record.platform))
 
 
@@ -177,3 +243,4 @@ class Pollers:
         tasks = [running.task for running in self.running.values()] + list(self._stopping)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await close_feed_pool()
