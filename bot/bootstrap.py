@@ -129,7 +129,7 @@ class App:
             source_kinds=tuple(kind for kind, on in (
                 ("telegram", settings.telegram is not None),
                 ("discord", settings.discord is not None),
-                ("telegram_public", True)) if on),
+                ("telegram_public", True), ("rss", True)) if on),
         )
         return app
 

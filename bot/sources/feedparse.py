@@ -59,15 +59,17 @@ def parse_feed(body: bytes, url: str) -> Feed:
         raise FeedError(f"{url}: not a feed ({type(exc).__name__}: {exc})") from exc
     version = parsed.get("version") or ""
     entries = list(parsed.entries or [])
-    if parsed.get("bozo") and not entries:
-        reason = parsed.get("bozo_exception") or "unreadable"
-        raise FeedError(f"{url}: malformed feed: {reason}")
-    if not version and not entries:
-        raise FeedError(f"{url}: not an RSS, Atom or JSON feed")
     feed = parsed.feed
     link = _absolute(feed.get("link"), url)
     base = link or url
     items = [item for item in (_item(e, base) for e in entries) if item is not None]
+    if parsed.get("bozo") and not items:
+        # A damaged document that still gave items is read (publishers ship stray "&"s);
+        # one that gave none is a failed poll with the parser's reason.
+        reason = parsed.get("bozo_exception") or "unreadable"
+        raise FeedError(f"{url}: malformed feed: {reason}")
+    if not version and not items:
+        raise FeedError(f"{url}: not an RSS, Atom or JSON feed")
     return Feed(_plain(feed.get("title")) or urlsplit(url).netloc, link, version, items)
 
 

@@ -267,3 +267,26 @@ def _permanent_target(response: httpx.Response) -> str | None:
 def _max_age(response: httpx.Response) -> float | None:
     m = _MAX_AGE_RE.search(response.headers.get("Cache-Control", ""))
     return min(float(m.group(1)), MAX_WAIT) if m else None
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What one fetch of a feed showed: for `/sources add` and `wirewatch sources import`."""
+
+    url: str  # after permanent redirects
+    title: str
+    items: int
+    version: str
+
+
+async def probe(url: str, *, client: httpx.AsyncClient | None = None,
+                timeout: float = 15.0) -> Probe:
+    """Fetch a feed once; SourceError (or ValueError for a bad address) says why it is unusable."""
+    fetcher = FeedFetcher("probe", url, client=client, timeout=timeout)
+    try:
+        await fetcher.fetch(None)
+    finally:
+        await fetcher.aclose()
+    feed = fetcher.last_feed
+    assert feed is not None  # fetch(None) never answers 304: it sends no validators
+    return Probe(fetcher.moved_to or fetcher.url, feed.title, len(feed.items), feed.version)
