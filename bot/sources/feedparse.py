@@ -37,10 +37,18 @@ class FeedError(SourceError):
 class FeedItem:
     guid: str | None
     link: str | None  # absolute
-    title: str
-    text: str  # title, then summary or content, as plain text
+    title: str  # plain text
+    markup: str  # the longest of summary and contents, as sent (HTML or plain)
     author: str | None
     date: datetime | None
+
+    @property
+    def text(self) -> str:
+        """Title, then the summary or content as plain text. Computed on use: only new and
+        changed items need it, and stripping HTML is most of the cost of parsing a feed."""
+        body = _plain(self.markup)
+        return "\n\n".join(x for x in (self.title, "" if body == self.title else body)
+                            if x)[:MAX_TEXT]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +83,21 @@ def parse_feed(body: bytes, url: str) -> Feed:
 
 def _item(entry: Any, base: str) -> FeedItem | None:
     title = _plain(entry.get("title"))
-    body = _body(entry)
-    if body == title:
-        body = ""
-    text = "\n\n".join(x for x in (title, body) if x)[:MAX_TEXT]
+    markup = _body(entry)
     link = _absolute(entry.get("link"), base)
     guid = (entry.get("id") or "").strip() or None
-    if not text and not link:
+    if not title and not markup.strip() and not link:
         return None  # nothing to match or to point at
-    return FeedItem(guid, link, title, text, _plain(entry.get("author")) or None,
+    return FeedItem(guid, link, title, markup, _plain(entry.get("author")) or None,
                     _date(entry))
 
 
 def _body(entry: Any) -> str:
-    """The longest of the summary and the contents, as plain text."""
+    """The longest of the summary and the contents, as sent."""
     candidates = [c.get("value") if isinstance(c, dict) else getattr(c, "value", None)
                   for c in (entry.get("content") or [])]
     candidates.append(entry.get("summary"))
-    texts = [_plain(c) for c in candidates if c]
-    return max(texts, key=len, default="")
+    return max((str(c) for c in candidates if c), key=len, default="")
 
 
 def _plain(value: object) -> str:

@@ -201,7 +201,7 @@ class FeedFetcher:
             guid, link, title = (_h(item.guid) if item.guid else "",
                                  _h(item.link) if item.link else "", _h(item.title))
             mid = guid or link or _h(f"{item.title}\x00{item.date or ''}")
-            digest = _h(item.text)
+            digest = _h(f"{item.title}\x00{item.markup}")
             known = index.find(guid, link, title, mid)
             if known is None:
                 known = _Seen(mid, digest, guid, link, title)
@@ -237,8 +237,9 @@ class FeedFetcher:
 
     def _post(self, item: FeedItem, mid: str, edited: bool) -> Post:
         kwargs = {"date": item.date} if item.date is not None else {}
+        text = item.text or item.link or ""
         return Post(source_id=self.source_id, platform=PLATFORM, chat=self.source_id,
-                    message_id=mid, text=item.text or item.link or "", author=item.author,
+                    message_id=mid, text=text, author=item.author,
                     url=item.link, edited=edited, **kwargs)  # type: ignore[arg-type]
 
     def _http(self) -> httpx.AsyncClient:
