@@ -28,6 +28,7 @@ from bot.ports import Fetcher, SourceRecord, Store
 from bot.settings import Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.sources.poller import Poller
+from bot.sources.silence import Change, SilenceWatch, followers, notice_alert
 
 if TYPE_CHECKING:
     from bot.sources.rss import HostLimiter
@@ -229,13 +230,50 @@ class Pollers:
 
         await poller.run(emit, own_stop)
 
-    async def supervise(self, every: float = 2.0) -> None:
-        """Reconcile until stopped, then stop every poller and wait for it to finish."""
+    async def announce(self, changes: list[Change]) -> None:
+        """Say each change in the rooms that follow its source, through their platform."""
+        if not changes:
+            return
+        rooms = self.app.store.rooms()
+        queries: dict[str, list[str]] = {}
+        for sub in self.app.store.subscriptions():
+            queries.setdefault(sub.room_id, []).append(sub.query)
+        platforms = getattr(self.app, "platforms", {})
+        for change in changes:
+            log.warning("source %s", change.notice())
+            for room in followers(change.source_id, rooms, queries):
+                platform = platforms.get(room.platform)
+                if platform is None:
+                    continue
+                try:
+                    await platform.send(room, notice_alert(change, room))
+                except Exception as exc:  # best effort: the next change is said again
+                    log.warning("could not tell room %s about %s: %r", room.id,
+                                change.source_id, exc)
+
+    async def supervise(self, every: float = 2.0, watch_every: float = 60.0) -> None:
+        """Reconcile until stopped, then stop every poller and wait for it to finish. Every
+        `watch_every` seconds, say sources gone silent or failing (and back) in their rooms."""
+        watch: SilenceWatch | None = getattr(self.app, "silence", None)
+        if watch is not None:
+            try:
+                watch.learn(self.app.store)
+            except Exception:
+                log.exception("could not learn the sources' usual gaps")
+        loop = asyncio.get_running_loop()
+        next_watch = loop.time() + min(watch_every, 5.0)
         while not self.stop.is_set():
             try:
                 self.reconcile()
             except Exception:
                 log.exception("could not reconcile the polled sources")
+            if watch is not None and loop.time() >= next_watch:
+                next_watch = loop.time() + watch_every
+                try:
+                    await self.announce(watch.check(
+                        self.app.source_health, [r.id for r in self.app.store.sources()]))
+                except Exception:
+                    log.exception("could not check the sources' health")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), every)
         for running in self.running.values():

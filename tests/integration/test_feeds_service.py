@@ -180,3 +180,36 @@ def test_the_sources_command_line_imports_and_exports(
     assert 'xmlUrl="https://desk.example/rss"' in capsys.readouterr().out
     assert main(["sources", "import", str(tmp_path / "none.opml"), "--config", str(config)]) == 1
     assert "cannot read" in capsys.readouterr().err
+
+
+async def test_a_silent_source_is_flagged_in_status_and_said_once_in_its_rooms(
+        app: App, feeds: tuple[Feeds, str]) -> None:
+    from datetime import timedelta
+    from io import StringIO
+
+    from rich.console import Console
+
+    from bot.model import Analysis, Post, utcnow
+    from bot.platforms.console import ConsolePlatform
+    from handlers.info import status
+
+    last = utcnow() - timedelta(hours=6)
+    for n in range(10):  # its history: a post every 30 minutes, the last one 6 h ago
+        app.store.save_post(Post("wire", "rss", "wire", f"old{n}", f"report {n}",
+                                 date=last - timedelta(minutes=30 * (9 - n))), Analysis())
+    screen = StringIO()
+    console = ConsolePlatform(app.engine.renderer, Console(file=screen, width=200))
+    app.attach({"console": console})
+    stop = asyncio.Event()
+    task = asyncio.create_task(Pollers(app, stop).supervise(every=0.05, watch_every=0.1))
+    try:
+        await eventually(lambda: console.sent, "the silence notice", timeout=10)
+        await asyncio.sleep(0.3)  # more checks: still one notice
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert len(console.sent) == 1 and "Source wire is silent" in screen.getvalue()
+    assert "usually every 30m" in app.health()["silence"]["wire"]
+    assert app.services is not None
+    reply = await status(ask(""), app.services)
+    assert "⚠️ Source wire silent: nothing for 6h" in reply.text
