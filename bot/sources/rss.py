@@ -152,7 +152,8 @@ class FeedFetcher:
         self.max_bytes = max_bytes
         self.keep = keep
         self.moved_to: str | None = None  # set when a permanent redirect moved the feed
-        self.last_feed: Feed | None = None
+        self.last_feed: tuple[str, int, str] | None = None  # title, items, version: not the
+        # items themselves, which would keep ten thousand feeds' documents in memory
         self._client = client
         self._owns_client = client is None
         self._limiter = limiter or HostLimiter()
@@ -185,7 +186,7 @@ class FeedFetcher:
             return Batch([], state.dump(validators=True) if moved else None, wait)
         http.check_status(response, state.url)
         feed = parse_feed(got.body, str(response.url))
-        self.last_feed = feed
+        self.last_feed = (feed.title, len(feed.items), feed.version)
         items = self._changes(feed, state)
         state.etag = response.headers.get("ETag")
         state.modified = response.headers.get("Last-Modified")
@@ -288,6 +289,6 @@ async def probe(url: str, *, client: httpx.AsyncClient | None = None,
         await fetcher.fetch(None)
     finally:
         await fetcher.aclose()
-    feed = fetcher.last_feed
-    assert feed is not None  # fetch(None) never answers 304: it sends no validators
-    return Probe(fetcher.moved_to or fetcher.url, feed.title, len(feed.items), feed.version)
+    assert fetcher.last_feed is not None  # fetch(None) sends no validators: never a 304
+    title, items, version = fetcher.last_feed
+    return Probe(fetcher.moved_to or fetcher.url, title, items, version)

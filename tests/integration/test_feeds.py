@@ -260,3 +260,32 @@ async def test_a_permanent_redirect_moves_the_feed_and_a_temporary_one_does_not(
         assert batch.wait == 900.0  # Cache-Control: max-age
     finally:
         await fetcher.aclose()
+
+
+async def test_feeds_of_one_host_never_have_more_than_the_limit_in_flight() -> None:
+    import asyncio
+
+    from bot.sources.rss import HostLimiter
+
+    in_flight, peak = 0, 0
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.05)
+        in_flight -= 1
+        return web.Response(body=rss(("g", "/a", "A")), content_type="application/xml")
+
+    app = web.Application()
+    app.router.add_get("/f/{n}", slow)
+    runner, base = await serve(app)
+    limiter = HostLimiter(per_host=3)
+    fetchers = [FeedFetcher(f"f{n}", f"{base}/f/{n}", limiter=limiter) for n in range(12)]
+    try:
+        await asyncio.gather(*(f.fetch(None) for f in fetchers))
+    finally:
+        for f in fetchers:
+            await f.aclose()
+        await runner.cleanup()
+    assert peak == 3
