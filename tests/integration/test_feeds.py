@@ -103,6 +103,7 @@ async def test_first_poll_records_the_backlog_and_alerts_only_what_comes_later(
         assert posts[0].url == "https://site.example/b"  # the relative link resolved
         assert await poller.poll_once() == []  # 304 now: nothing again
         assert feeds.hits[-1][1].get("If-None-Match")
+        assert "gzip" in feeds.hits[-1][1].get("Accept-Encoding", "")  # served compressed
     finally:
         await fetcher.aclose()
 
@@ -289,3 +290,20 @@ async def test_feeds_of_one_host_never_have_more_than_the_limit_in_flight() -> N
             await f.aclose()
         await runner.cleanup()
     assert peak == 3
+
+
+async def test_the_kept_identities_stay_bounded_per_feed(server: tuple[FeedServer, str]) -> None:
+    import json
+
+    feeds, base = server
+    fetcher = FeedFetcher("t", base + "t", keep=10)
+    cursor = None
+    try:
+        for start in range(0, 40, 4):  # 4 new items a poll, 40 in all; the feed shows 6
+            feeds.docs["t"] = rss(*((f"g{n}", f"/n/{n}", f"Item {n}")
+                                    for n in range(start + 5, start - 1, -1)))
+            batch = await fetcher.fetch(cursor)
+            cursor = batch.cursor
+    finally:
+        await fetcher.aclose()
+    assert cursor is not None and len(json.loads(cursor)["s"]) == 12  # max(keep, 2 × shown)
