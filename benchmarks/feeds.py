@@ -199,7 +199,7 @@ def parse_costs(samples: int = 200) -> None:
         try:
             candidates[name] = __import__(module).parse
         except ImportError:
-            print(f"{name}: not installed (pip install -e '.[bench]')")
+            print(f"{name}: not installed (pip install -e '.[feeds-bench]')")
     print(f"parse cost per feed ({len(bodies[0]) // 1024} kB, 20 items), {samples} documents:")
     for name, parse in candidates.items():
         parse(bodies[0])
