@@ -213,3 +213,31 @@ async def test_a_silent_source_is_flagged_in_status_and_said_once_in_its_rooms(
     assert app.services is not None
     reply = await status(ask(""), app.services)
     assert "⚠️ Source wire silent: nothing for 6h" in reply.text
+
+
+async def test_an_updated_feed_item_takes_the_edit_path_of_the_pipeline(
+        app: App, feeds: tuple[Feeds, str]) -> None:
+    from bot.sources.supervisor import make_poller
+
+    server, base = feeds
+    (record,) = app.store.sources()
+    poller = make_poller(app, record)
+    assert poller is not None
+    try:
+        batch = await poller.fetcher.fetch(None)  # backfill: 1, the Kursk item
+        for post, _ in batch.items:
+            assert await app.ingest(post) is not None
+        (first,) = [p for p, _ in batch.items]
+        assert len(alerted(app)) == 1
+        server.body = document("Weather in Paris",
+                               "Troops advance in the Kursk region, officials confirm")
+        update = await poller.fetcher.fetch(batch.cursor)
+        (edit,) = [p for p, _ in update.items]
+        assert edit.key == first.key and edit.edited
+        assert await app.ingest(edit) is not None
+    finally:
+        await poller.aclose()
+    stored = app.store.get_post(first.key)
+    assert stored is not None and "officials confirm" in stored.post.text
+    # not a second alert: the queued one now carries the updated text
+    assert alerted(app) == ["Troops advance in the Kursk region, officials confirm"]
