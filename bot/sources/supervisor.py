@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
@@ -102,29 +103,52 @@ class Host(Protocol):
     async def ingest(self, post: Post) -> object | None: ...  # None: it could not be processed
 
 
+class SourceIndex:
+    """The store's sources by id, read once per store revision for every poller: ten thousand
+    pollers checking their record each would read the whole table ten thousand times."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._revision = -1
+        self._by_id: dict[str, SourceRecord] = {}
+
+    def get(self, source_id: str) -> SourceRecord | None:
+        revision = self.store.revision()
+        if revision != self._revision:
+            self._by_id = {r.id: r for r in self.store.sources()}
+            self._revision = revision
+        return self._by_id.get(source_id)
+
+
+_indexes: weakref.WeakKeyDictionary[Store, SourceIndex] = weakref.WeakKeyDictionary()
+
+
+def source_index(store: Store) -> SourceIndex:
+    index = _indexes.get(store)
+    if index is None:
+        index = _indexes[store] = SourceIndex(store)
+    return index
+
+
 class _CursorKeeper:
     """Saves a poller's cursor, unless its record was removed or now names another address:
     this address's position means nothing there."""
 
-    def __init__(self, store: Store, record: SourceRecord, fetcher: Fetcher | None = None) -> None:
+    def __init__(self, store: Store, record: SourceRecord, fetcher: Fetcher | None = None,
+                 index: SourceIndex | None = None) -> None:
         self.store = store
         self.record = record
         self.fetcher = fetcher
-        self._revision = -1
-        self._same = False
+        self.index = index or SourceIndex(store)
 
     def __call__(self, cursor: str) -> None:
         moved = getattr(self.fetcher, "moved_to", None)
         if moved and moved != self.record.address:
             self._move(moved, cursor)
             return
-        revision = self.store.revision()
-        if revision != self._revision:
-            current = next((r for r in self.store.sources() if r.id == self.record.id), None)
-            self._same = current is not None and (current.platform, current.address) == (
-                self.record.platform, self.record.address)
-            self._revision = revision
-        if self._same:
+        current = self.index.get(self.record.id)
+        if current is not None and (current.platform, current.address) == (
+                self.record.platform, self.record.address):
             self.store.set_cursor(self.record.id, cursor)
 
     def _move(self, address: str, cursor: str) -> None:
@@ -144,7 +168,6 @@ class _CursorKeeper:
                              old=current.address, new=address)
         log.info("source %s moved permanently to %s", current.id, address)
         self.record = moved
-        self._revision = -1
 
 
 def make_poller(app: Host, record: SourceRecord,
@@ -166,7 +189,8 @@ def make_poller(app: Host, record: SourceRecord,
         log.error("source %s cannot be polled: %s", record.id, exc)
         return None
     schedule = kind.schedule(conf.interval if conf is not None else DEFAULT_INTERVAL)
-    return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record, fetcher),
+    keeper = _CursorKeeper(app.store, record, fetcher, source_index(app.store))
+    return Poller(fetcher, schedule, cursor=record.cursor, save=keeper,
                   health=app.source_health.open(record.id, record.platform))
 
 

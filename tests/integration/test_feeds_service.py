@@ -241,3 +241,26 @@ async def test_an_updated_feed_item_takes_the_edit_path_of_the_pipeline(
     assert stored is not None and "officials confirm" in stored.post.text
     # not a second alert: the queued one now carries the updated text
     assert alerted(app) == ["Troops advance in the Kursk region, officials confirm"]
+
+
+async def test_thousands_of_pollers_read_the_source_table_once_per_change(app: App) -> None:
+    from bot.ports import SourceRecord
+    from bot.sources.supervisor import make_poller
+
+    for n in range(200):
+        app.store.add_source(SourceRecord(f"f{n}", "rss", f"https://feeds{n}.example/rss"))
+    reads = 0
+    real = app.store.sources
+
+    def counted() -> list[SourceRecord]:
+        nonlocal reads
+        reads += 1
+        return real()
+
+    records = real()
+    app.store.sources = counted  # type: ignore[method-assign]  # count the table reads
+    pollers = [make_poller(app, r) for r in records]
+    for poller in pollers:
+        assert poller is not None
+        poller._save("{}")  # type: ignore[misc]  # each saves a cursor
+    assert reads == 1 and app.store.get_cursor("f199") == "{}"
