@@ -24,6 +24,7 @@ from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
 from bot.settings import RoomSettings, Settings, SourceSettings
 from bot.sources.health import HealthBoard
+from bot.sources.silence import SilenceWatch
 from bot.storage import open_store
 from handlers import Services
 
@@ -105,6 +106,7 @@ class App:
     relay: Relay | None = None
     services: Services | None = None
     source_health: HealthBoard = field(default_factory=HealthBoard)
+    silence: SilenceWatch = field(default_factory=SilenceWatch)  # flags silent/failing sources
     intake: Intake = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,7 +131,7 @@ class App:
             source_kinds=tuple(kind for kind, on in (
                 ("telegram", settings.telegram is not None),
                 ("discord", settings.discord is not None),
-                ("telegram_public", True)) if on),
+                ("telegram_public", True), ("rss", True)) if on),
         )
         return app
 
@@ -153,6 +155,7 @@ class App:
     def health(self) -> dict[str, Any]:
         return {
             "sources": dict(self.source_health),
+            "silence": self.silence.flags(),
             "translation": self.translator.health(),
             "platforms": {name: _platform_state(p) for name, p in self.platforms.items()},
             "storage": self.intake.health(),

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_rooms import add_parser as add_rooms_parser
 
     add_rooms_parser(sub)
+
+    from bot.cli_sources import register as register_sources  # sources import|export (OPML)
+
+    register_sources(sub)
     return parser
 
 

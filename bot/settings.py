@@ -108,6 +108,7 @@ class SourceSettings(_Model):
     url: str | None = None  # rss feed; for telegram_public, a preview base other than https://t.me/s/ (tests)
     interval: float = Field(60.0, ge=5)
     name: str | None = None
+    backfill: int = Field(0, ge=0, le=100)  # rss: alert the newest N items of the first poll
 
     @model_validator(mode="after")
     def _needs_address(self) -> SourceSettings:

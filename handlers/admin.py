@@ -6,10 +6,11 @@ import asyncio
 import logging
 import re
 
-from bot.errors import BadQuery, TranslationUnavailable
+from bot.errors import BadQuery, SourceError, TranslationUnavailable
 from bot.pipeline.runner import keyword_query
 from bot.ports import Keyword, SourceRecord
 from bot.render import LANGUAGE_NAMES
+from bot.sources.rss import probe as probe_feed
 from bot.text import WORD_RE
 from handlers.context import Services
 from handlers.guards import NOT_ALLOWED, moderator_only
@@ -151,12 +152,19 @@ async def sources(req: Request, svc: Services) -> Reply:
             address = source_address(parts[2], parts[3])
         except ValueError as exc:
             return refuse(f"Not a valid {parts[2]} address: {exc}")
+        note = ""
+        if parts[2] == "rss":  # fetch once: a feed that cannot be read is refused now
+            try:
+                found = await probe_feed(address)
+            except (SourceError, ValueError) as exc:
+                return refuse(f"Cannot use {address} as a feed: {exc}")
+            address, note = found.url, f" “{found.title}”, {found.items} items now; new ones alert."
         record = SourceRecord(parts[1], parts[2], address)
         if not svc.store.add_source(record, req.actor):
             return refuse(f"A source {parts[1]} exists already.")
         svc.store.audit(req.actor, "source.add", None, id=record.id, kind=record.platform,
                         address=record.address)
-        return Reply(f"Added source {record.id} ({record.platform} {record.address}).")
+        return Reply(f"Added source {record.id} ({record.platform} {record.address}).{note}")
     if verb == "remove" and len(parts) == 2:
         if not svc.store.remove_source(parts[1]):
             return refuse(f"No source {parts[1]}.")
@@ -172,6 +180,10 @@ def source_address(kind: str, text: str) -> str:
 
         return normalize_username(text)
     value = text.strip()
+    if kind == "rss":
+        if not re.fullmatch(r"https?://[^\s/]+\S*", value, re.I):
+            raise ValueError(f"a feed is an http(s) address, not {value!r}")
+        return value
     if not re.fullmatch(r"-?\d{5,25}", value):
         raise ValueError(f"{kind} sources are numeric chat or channel ids, not {value!r}")
     return value

@@ -70,6 +70,8 @@ async def status(req: Request, svc: Services) -> Reply:
         ok = "ok" if state.get("ok") else f"failing: {state.get('last_error') or 'not polled yet'}"
         extra = f", backing off until {state['backoff_until']}" if state.get("backoff_until") else ""
         lines.append(f"Source {source_id}: {ok}, {state.get('posts', 0)} posts{extra}")
+    for source_id, flag in health.get("silence", {}).items():
+        lines.append(f"⚠️ Source {source_id} {flag}")
     for provider, state in health.get("translation", {}).items():
         lines.append(f"Translator {provider}: {state}")
     if not health.get("translation"):

@@ -34,9 +34,11 @@ class Fetched:
 
 
 def make_client(*, timeout: float = 20.0, headers: Mapping[str, str] | None = None,
-                follow_redirects: bool = True) -> httpx.AsyncClient:
+                follow_redirects: bool = True,
+                limits: httpx.Limits | None = None) -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=timeout, follow_redirects=follow_redirects,
-                             headers={"User-Agent": USER_AGENT, **(headers or {})})
+                             headers={"User-Agent": USER_AGENT, **(headers or {})},
+                             limits=limits or httpx.Limits(), max_redirects=5)
 
 
 async def get(client: httpx.AsyncClient, url: str, *,

@@ -16,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+import httpx
 
 from bot.backoff import Schedule
 from bot.errors import SourceError
@@ -26,6 +29,10 @@ from bot.ports import Fetcher, SourceRecord, Store
 from bot.settings import Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.sources.poller import Poller
+from bot.sources.silence import Change, SilenceWatch, followers, notice_alert
+
+if TYPE_CHECKING:
+    from bot.sources.rss import HostLimiter
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +47,50 @@ def _telegram_public(record: SourceRecord, conf: SourceSettings | None) -> Fetch
     return TelegramPublicFetcher(record.id, record.address, base_url=base)
 
 
+def _rss(record: SourceRecord, conf: SourceSettings | None) -> Fetcher:
+    from bot.sources.rss import FeedFetcher
+
+    client, limiter = feed_pool()
+    return FeedFetcher(record.id, record.address, client=client, limiter=limiter,
+                       backfill=conf.backfill if conf is not None else 0)
+
+
+def _rss_schedule(interval: float) -> Schedule:
+    # Thousands of feeds: first polls spread over a whole interval; backoff up to 6 h.
+    return Schedule(interval, jitter=0.1, start_spread=interval,
+                    max_backoff=min(6 * 3600.0, max(900.0, 8 * interval)))
+
+
 class PolledKind(NamedTuple):
     make: FetcherFactory
     schedule: Callable[[float], Schedule] = Schedule  # from the source's interval
 
 
-KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public)}
-NOT_YET = {"rss": "RSS feeds are not supported yet"}
+KINDS: dict[str, PolledKind] = {"telegram_public": PolledKind(_telegram_public),
+                                "rss": PolledKind(_rss, _rss_schedule)}
+NOT_YET: dict[str, str] = {}
+_pools: dict[int, tuple[httpx.AsyncClient, HostLimiter]] = {}
+
+
+def feed_pool() -> tuple[httpx.AsyncClient, HostLimiter]:
+    """The HTTP client and per-host limiter every feed of this event loop shares: one
+    connection pool and TLS context for ten thousand feeds, not one each."""
+    from bot.sources import http
+    from bot.sources.rss import HostLimiter
+
+    key = id(asyncio.get_running_loop())
+    pool = _pools.get(key)
+    if pool is None or pool[0].is_closed:
+        client = http.make_client(timeout=20.0, limits=httpx.Limits(
+            max_connections=256, max_keepalive_connections=64))
+        pool = _pools[key] = (client, HostLimiter())
+    return pool
+
+
+async def close_feed_pool() -> None:
+    pool = _pools.pop(id(asyncio.get_running_loop()), None)
+    if pool is not None:
+        await pool[0].aclose()
 
 
 class Host(Protocol):
@@ -59,25 +103,71 @@ class Host(Protocol):
     async def ingest(self, post: Post) -> object | None: ...  # None: it could not be processed
 
 
+class SourceIndex:
+    """The store's sources by id, read once per store revision for every poller: ten thousand
+    pollers checking their record each would read the whole table ten thousand times."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._revision = -1
+        self._by_id: dict[str, SourceRecord] = {}
+
+    def get(self, source_id: str) -> SourceRecord | None:
+        revision = self.store.revision()
+        if revision != self._revision:
+            self._by_id = {r.id: r for r in self.store.sources()}
+            self._revision = revision
+        return self._by_id.get(source_id)
+
+
+_indexes: weakref.WeakKeyDictionary[Store, SourceIndex] = weakref.WeakKeyDictionary()
+
+
+def source_index(store: Store) -> SourceIndex:
+    index = _indexes.get(store)
+    if index is None:
+        index = _indexes[store] = SourceIndex(store)
+    return index
+
+
 class _CursorKeeper:
     """Saves a poller's cursor, unless its record was removed or now names another address:
     this address's position means nothing there."""
 
-    def __init__(self, store: Store, record: SourceRecord) -> None:
+    def __init__(self, store: Store, record: SourceRecord, fetcher: Fetcher | None = None,
+                 index: SourceIndex | None = None) -> None:
         self.store = store
         self.record = record
-        self._revision = -1
-        self._same = False
+        self.fetcher = fetcher
+        self.index = index or SourceIndex(store)
 
     def __call__(self, cursor: str) -> None:
-        revision = self.store.revision()
-        if revision != self._revision:
-            current = next((r for r in self.store.sources() if r.id == self.record.id), None)
-            self._same = current is not None and (current.platform, current.address) == (
-                self.record.platform, self.record.address)
-            self._revision = revision
-        if self._same:
+        moved = getattr(self.fetcher, "moved_to", None)
+        if moved and moved != self.record.address:
+            self._move(moved, cursor)
+            return
+        current = self.index.get(self.record.id)
+        if current is not None and (current.platform, current.address) == (
+                self.record.platform, self.record.address):
             self.store.set_cursor(self.record.id, cursor)
+
+    def _move(self, address: str, cursor: str) -> None:
+        """A permanent redirect: the stored address becomes the new one, with the cursor (the
+        store has no update, so the record is replaced in one transaction)."""
+        current = next((r for r in self.store.sources() if r.id == self.record.id), None)
+        if current is None or (current.platform, current.address) != (
+                self.record.platform, self.record.address):
+            return
+        moved = SourceRecord(current.id, current.platform, address, current.name,
+                             current.enabled, cursor)
+        with self.store.transaction():
+            self.store.remove_source(current.id)
+            self.store.add_source(moved, "wirewatch")
+            self.store.set_cursor(current.id, cursor)
+            self.store.audit("wirewatch", "source.moved", None, id=current.id,
+                             old=current.address, new=address)
+        log.info("source %s moved permanently to %s", current.id, address)
+        self.record = moved
 
 
 def make_poller(app: Host, record: SourceRecord,
@@ -99,7 +189,8 @@ def make_poller(app: Host, record: SourceRecord,
         log.error("source %s cannot be polled: %s", record.id, exc)
         return None
     schedule = kind.schedule(conf.interval if conf is not None else DEFAULT_INTERVAL)
-    return Poller(fetcher, schedule, cursor=record.cursor, save=_CursorKeeper(app.store, record),
+    keeper = _CursorKeeper(app.store, record, fetcher, source_index(app.store))
+    return Poller(fetcher, schedule, cursor=record.cursor, save=keeper,
                   health=app.source_health.open(record.id, record.platform))
 
 
@@ -163,13 +254,50 @@ class Pollers:
 
         await poller.run(emit, own_stop)
 
-    async def supervise(self, every: float = 2.0) -> None:
-        """Reconcile until stopped, then stop every poller and wait for it to finish."""
+    async def announce(self, changes: list[Change]) -> None:
+        """Say each change in the rooms that follow its source, through their platform."""
+        if not changes:
+            return
+        rooms = self.app.store.rooms()
+        queries: dict[str, list[str]] = {}
+        for sub in self.app.store.subscriptions():
+            queries.setdefault(sub.room_id, []).append(sub.query)
+        platforms = getattr(self.app, "platforms", {})
+        for change in changes:
+            log.warning("source %s", change.notice())
+            for room in followers(change.source_id, rooms, queries):
+                platform = platforms.get(room.platform)
+                if platform is None:
+                    continue
+                try:
+                    await platform.send(room, notice_alert(change, room))
+                except Exception as exc:  # best effort: the next change is said again
+                    log.warning("could not tell room %s about %s: %r", room.id,
+                                change.source_id, exc)
+
+    async def supervise(self, every: float = 2.0, watch_every: float = 60.0) -> None:
+        """Reconcile until stopped, then stop every poller and wait for it to finish. Every
+        `watch_every` seconds, say sources gone silent or failing (and back) in their rooms."""
+        watch: SilenceWatch | None = getattr(self.app, "silence", None)
+        if watch is not None:
+            try:
+                watch.learn(self.app.store)
+            except Exception:
+                log.exception("could not learn the sources' usual gaps")
+        loop = asyncio.get_running_loop()
+        next_watch = loop.time() + min(watch_every, 5.0)
         while not self.stop.is_set():
             try:
                 self.reconcile()
             except Exception:
                 log.exception("could not reconcile the polled sources")
+            if watch is not None and loop.time() >= next_watch:
+                next_watch = loop.time() + watch_every
+                try:
+                    await self.announce(watch.check(
+                        self.app.source_health, [r.id for r in self.app.store.sources()]))
+                except Exception:
+                    log.exception("could not check the sources' health")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), every)
         for running in self.running.values():
@@ -177,3 +305,4 @@ class Pollers:
         tasks = [running.task for running in self.running.values()] + list(self._stopping)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await close_feed_pool()

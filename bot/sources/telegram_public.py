@@ -144,7 +144,10 @@ def _date(node: LexborNode, message_id: int) -> datetime:
 def node_text(node: LexborNode) -> str:
     """Visible text of a node: <br> and blocks become newlines, emoji images keep their emoji."""
     parts: list[str] = []
-    _collect(node, parts)
+    try:
+        _collect(node, parts)
+    except RecursionError:  # markup nested thousands deep: keep its words, lose the layout
+        parts = [_SPACE_RE.sub(" ", node.text(separator=" ") or "")]
     lines = [line.strip() for line in "".join(parts).split("\n")]
     text = "\n".join(lines).strip("\n")
     return re.sub(r"\n{3,}", "\n\n", text)

@@ -181,7 +181,7 @@ async def test_sources_follow_the_store_without_a_restart(
 
 
 async def test_unpollable_records_are_skipped_and_the_rest_keeps_going(app: App) -> None:
-    app.store.add_source(SourceRecord("feed", "rss", "https://example.org/feed.xml"))
+    app.store.add_source(SourceRecord("feed", "rss", "not a feed address"))
     app.store.add_source(SourceRecord("odd", "telegram_public", "not/a/channel"))
     app.store.add_source(SourceRecord("chat", "discord", "12345678"))
     run = Supervised(app)
