@@ -58,6 +58,9 @@ class Change:
         return f"⚠️ Source {self.source_id} is {self.state}: {self.detail}."
 
 
+NOTICE_ACTION = "source.state"  # the audit entry of each notice said
+
+
 class SilenceWatch:
     """Per-source usual gaps and states (see the module docstring)."""
 
@@ -70,11 +73,27 @@ class SilenceWatch:
         self._counts: dict[str, int] = {}
         self._states: dict[str, str] = {}
         self._details: dict[str, str] = {}
+        self._restored: set[str] = set()  # failing before a restart, no success seen since
 
     def learn(self, store: Store, limit: int = 20_000) -> None:
         """Seed the history from the newest stored posts (one query, at start)."""
         for stored in reversed(store.recent_posts(limit=limit)):
             self.observe(stored.post.source_id, stored.post.date)
+
+    def restore(self, store: Store, limit: int = 5_000) -> None:
+        """Take back the states said before a restart (the audit log keeps each notice), so a
+        standing silence or failure is not said again, and a return is said once."""
+        seen: set[str] = set()
+        for entry in store.audit_log(limit=limit):
+            source_id = entry.detail.get("source")
+            if entry.action != NOTICE_ACTION or not isinstance(source_id, str) or source_id in seen:
+                continue
+            seen.add(source_id)
+            state = entry.detail.get("state")
+            if state in (SILENT, FAILING):
+                self._states[source_id] = state
+                self._details[source_id] = str(entry.detail.get("detail", ""))
+                self._restored.add(source_id)
 
     def observe(self, source_id: str, when: datetime) -> None:
         times = self._times.setdefault(source_id, deque(maxlen=HISTORY))
@@ -105,6 +124,13 @@ class SilenceWatch:
             self._count(source_id, status)
             state, detail = self._state(source_id, status, now)
             before = self._states.get(source_id, OK)
+            if source_id in self._restored:
+                # Counters start again at a restart: a source said to be failing is back only
+                # once a poll has worked since, a silent one once it has posted since.
+                evidence = status.get("last_ok") if before == FAILING else status.get("posts")
+                if state == OK and not evidence:
+                    continue
+                self._restored.discard(source_id)
             self._states[source_id] = state
             self._details[source_id] = detail
             if state != before:
@@ -140,6 +166,7 @@ class SilenceWatch:
     def _forget(self, source_id: str) -> None:
         for table in (self._times, self._counts, self._states, self._details):
             table.pop(source_id, None)  # type: ignore[attr-defined]
+        self._restored.discard(source_id)
 
 
 def followers(source_id: str, rooms: list[Room], queries: Mapping[str, list[str]]) -> list[Room]:

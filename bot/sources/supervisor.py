@@ -29,7 +29,13 @@ from bot.ports import Fetcher, SourceRecord, Store
 from bot.settings import Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.sources.poller import Poller
-from bot.sources.silence import Change, SilenceWatch, followers, notice_alert
+from bot.sources.silence import (
+    NOTICE_ACTION,
+    Change,
+    SilenceWatch,
+    followers,
+    notice_alert,
+)
 
 if TYPE_CHECKING:
     from bot.sources.rss import HostLimiter
@@ -265,6 +271,12 @@ class Pollers:
         platforms = getattr(self.app, "platforms", {})
         for change in changes:
             log.warning("source %s", change.notice())
+            try:  # remembered across restarts: said once, not again at the next start
+                self.app.store.audit("wirewatch", NOTICE_ACTION, None, source=change.source_id,
+                                     state=change.state, detail=change.detail)
+            except Exception:
+                log.warning("could not record the notice about %s", change.source_id,
+                            exc_info=True)
             for room in followers(change.source_id, rooms, queries):
                 platform = platforms.get(room.platform)
                 if platform is None:
@@ -282,6 +294,7 @@ class Pollers:
         if watch is not None:
             try:
                 watch.learn(self.app.store)
+                watch.restore(self.app.store)
             except Exception:
                 log.exception("could not learn the sources' usual gaps")
         loop = asyncio.get_running_loop()

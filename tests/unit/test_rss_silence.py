@@ -101,3 +101,37 @@ def test_a_notice_is_an_alert_a_platform_can_send() -> None:
     (change,) = watch.check(board)
     alert = notice_alert(change, Room("desk", "telegram", "1"))
     assert alert.room_id == "desk" and "Source wire is failing" in alert.post.text
+
+
+async def test_a_notice_said_before_a_restart_is_not_said_again_and_a_return_once(tmp_path) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.sources.silence import Change
+    from bot.sources.supervisor import Pollers
+    from bot.storage import open_store
+
+    store = open_store(tmp_path / "s.db")
+    try:
+        before = Pollers(SimpleNamespace(store=store, platforms={}), asyncio.Event())
+        await before.announce([Change("wire", FAILING, "3 failed polls in a row (HTTP 500)"),
+                               Change("quiet", SILENT, "nothing for 5h, usually every 10m")])
+        # The process restarts: poll counters and the board start empty.
+        clock = Clock()
+        board = HealthBoard(clock=clock)
+        watch = SilenceWatch(clock=clock)
+        watch.restore(store)
+        health = board.recorder("wire", "rss")
+        assert watch.check(board, ["wire", "quiet"]) == []  # nothing said again
+        assert set(watch.flags()) == {"wire", "quiet"}
+        health.failed("HTTP 500")
+        assert watch.check(board, ["wire", "quiet"]) == []  # one failure since: not back
+        health.succeeded()
+        (back,) = watch.check(board, ["wire", "quiet"])
+        assert back.source_id == "wire" and back.state == OK
+        assert watch.check(board, ["wire", "quiet"]) == []
+        board.recorder("quiet", "rss").seen(post(3))  # the silent one posts again
+        (back,) = watch.check(board, ["wire", "quiet"])
+        assert back.source_id == "quiet" and back.state == OK and watch.flags() == {}
+    finally:
+        store.close()
