@@ -37,7 +37,15 @@ class _Model(BaseModel):
 
 class StorageSettings(_Model):
     engine: Literal["sqlite"] = "sqlite"
-    path: str = "./data/wirewatch.db"
+    path: str = "./data/wirewatch.db"  # SQLite, the embedded default
+    url: str | None = None  # postgresql://user@host/db: PostgreSQL instead (env vars expand)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("storage.url must be a PostgreSQL URL: postgresql://user@host/db")
+        return value
 
 
 class TelegramSettings(_Model):

@@ -5,6 +5,8 @@ import os
 
 from hypothesis import settings
 
+from tests.pg import pg_server, pg_url  # noqa: F401 (fixtures: the test PostgreSQL server)
+
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")

@@ -3,7 +3,9 @@
 There is one numbered history. Version N is the file `migrations/NNNN_name.sql` (SQL every
 engine runs as written) and, where an engine's SQL differs, `migrations/<dialect>/NNNN_name.sql`
 run right after it in the same transaction (SQLite's FTS5 index lives in `migrations/sqlite/`).
-Either file may be missing for a version. Each version runs once, in order, in one transaction,
+A dialect file with the *same name* as the common one replaces it instead, for an engine whose
+SQL cannot run the common text (PostgreSQL's `0001_initial.sql`: identity columns, no
+`INTEGER PRIMARY KEY`); the version and its name stay the same. Either file may be missing. Each version runs once, in order, in one transaction,
 and is recorded by the engine (`schema_version` for SQLite).
 
 An engine takes part through four small methods (`MigrationTarget`); the loop is here.
@@ -62,6 +64,8 @@ def migrations(dialect: str = "sqlite") -> list[Migration]:
     out = []
     for version in sorted(common.keys() | specific.keys()):
         parts = [p for p in (common.get(version), specific.get(version)) if p]
+        if len(parts) == 2 and parts[0][0] == parts[1][0]:
+            parts = parts[1:]  # the dialect's own version of the common file
         out.append(Migration(version, " + ".join(name for name, _ in parts),
                              "\n".join(sql for _, sql in parts)))
     return out

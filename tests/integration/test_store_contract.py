@@ -1,8 +1,8 @@
 """The store contract: what every storage engine must do, written against the Store port only.
 
 Each test takes `store` (a fresh store) or `engine` (to open, reopen and upgrade stores) and is
-run once per engine in ENGINES. Only SQLite exists today; a PostgreSQL engine is one more
-`Engine` subclass and one more entry in ENGINES, and then runs these tests unchanged.
+run once per engine in ENGINES: SQLite in a tmp dir, and PostgreSQL on the server the tests
+start themselves (`tests/pg.py`; skipped, with the reason, where it cannot start).
 Engine-specific faults (a full disk, a lock) are in test_store_faults.py.
 """
 
@@ -55,11 +55,32 @@ class SQLiteEngine(Engine):
         return SQLiteStore(self.locator, schema=schema)
 
 
-ENGINES = {"sqlite": SQLiteEngine}
+class PostgresEngine(Engine):
+    name = "postgres"
+
+    def __init__(self, tmp_path, url: str) -> None:
+        super().__init__(tmp_path)
+        self.url = url
+
+    @property
+    def locator(self) -> str:
+        return self.url
+
+    def open(self, *, schema: int | None = None) -> Store:
+        if schema is None:
+            return open_store(self.locator)
+        from bot.storage.postgres import PostgresStore
+
+        return PostgresStore(self.locator, schema=schema)
+
+
+ENGINES = {"sqlite": SQLiteEngine, "postgres": PostgresEngine}
 
 
 @pytest.fixture(params=sorted(ENGINES))
 def engine(request, tmp_path) -> Engine:
+    if request.param == "postgres":
+        return PostgresEngine(tmp_path, request.getfixturevalue("pg_url"))
     return ENGINES[request.param](tmp_path)
 
 
