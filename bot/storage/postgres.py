@@ -142,15 +142,8 @@ class PostgresStore(SQLiteStore):
         self._depth = 0
         self._doomed: StorageError | None = None
         self._fts_refused: set[str] = set()
-        try:
-            self._db = psycopg.connect(
-                url, autocommit=True, connect_timeout=max(1, int(timeout)),
-                row_factory=_row_factory,
-                options=f"-c lock_timeout={int(timeout * 1000)} -c TimeZone=UTC",
-            )
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL at {self.path}: "
-                               f"{str(exc).strip()}") from None
+        self._closed = False  # by close(): no reconnecting then
+        self._db = self._connect()
         try:
             with self._migrating():
                 self._exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -162,6 +155,23 @@ class PostgresStore(SQLiteStore):
             raise ConfigError(f"{self.path} is not a usable wirewatch database: {exc}") from None
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self.timeout)),
+                row_factory=_row_factory,
+                options=f"-c lock_timeout={int(self.timeout * 1000)}",
+            )
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL at {self.path}: "
+                               f"{str(exc).strip()}") from None
+
+    def _ensure_connected(self) -> None:
+        """Outside a transaction, replace a connection the server dropped (a restart, a
+        failover): the call that met the loss failed with a transient StorageError."""
+        if self._db.broken or (self._db.closed and not self._closed):
+            self._db = self._connect()
 
     @contextmanager
     def _migrating(self) -> Iterator[None]:
@@ -180,6 +190,7 @@ class PostgresStore(SQLiteStore):
         with self._lock:
             if self._depth == 0:
                 self._doomed = None
+                self._ensure_connected()
                 self._run("BEGIN")
             self._depth += 1
             try:
@@ -225,6 +236,8 @@ class PostgresStore(SQLiteStore):
         with self._lock:
             if self._depth and self._doomed is not None:
                 raise StorageError(str(self._doomed), transient=self._doomed.transient)
+            if not self._depth:
+                self._ensure_connected()
             text = sql if raw else _pg(sql)
             try:
                 with self._db.cursor() as cur:
@@ -248,6 +261,7 @@ class PostgresStore(SQLiteStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._closed = True
 
     # -- posts and search -------------------------------------------------------------------
 
