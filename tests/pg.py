@@ -4,12 +4,14 @@
 per test run on a Unix socket in a temporary folder, as an unprivileged user when the tests
 run as root (it creates one: the server refuses to run as root), and deleted at exit. Each
 test gets an empty schema. Where the server cannot start, the tests that need it are skipped
-with the reason; they never pass without running.
+with the reason; they never pass without running. With WIREWATCH_REQUIRE_POSTGRES=1 (set by
+`.ci/run`) they fail instead, so CI cannot go green without having run them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import warnings
 from pathlib import Path
@@ -84,6 +86,8 @@ def pg_server():
     try:
         server = start_server()
     except RuntimeError as exc:
+        if os.environ.get("WIREWATCH_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{exc} (WIREWATCH_REQUIRE_POSTGRES=1)")
         pytest.skip(str(exc))
     yield server
     server.stop()

