@@ -10,8 +10,11 @@ with the reason; they never pass without running. With WIREWATCH_REQUIRE_POSTGRE
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -49,9 +52,14 @@ class PostgresServer:
         try:
             pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._handle.pgdata,
                    user=self._handle.system_user)
-        except Exception:  # cleanup() below stops (or kills) it the slow way
+        except Exception:  # the library's own cleanup stops (or kills) it the slow way
             log.warning("immediate stop of the test PostgreSQL failed", exc_info=True)
-        self._handle.cleanup()
+            self._handle.cleanup()
+            return
+        # Stopped: the library's exit handler would only retry the stop, noisily.
+        atexit.unregister(self._handle._cleanup)
+        type(self._handle)._instances.pop(self._handle.pgdata, None)
+        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def start_server() -> PostgresServer:
@@ -80,17 +88,36 @@ def start_server() -> PostgresServer:
     return server
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    """The session's PostgreSQL server (skips the test when it cannot start)."""
+@functools.cache
+def _shared() -> PostgresServer | str:
+    """The one server of this test run (started on first use, stopped at exit), or why not."""
     try:
         server = start_server()
     except RuntimeError as exc:
+        return str(exc)
+    atexit.register(server.stop)
+    return server
+
+
+def shared_server() -> PostgresServer:
+    """The test run's server; skips the calling test (fails it under
+    WIREWATCH_REQUIRE_POSTGRES=1) when it cannot start. The reason is tried once."""
+    server = _shared()
+    if isinstance(server, str):
         if os.environ.get("WIREWATCH_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{exc} (WIREWATCH_REQUIRE_POSTGRES=1)")
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
+            pytest.fail(f"{server} (WIREWATCH_REQUIRE_POSTGRES=1)")
+        pytest.skip(server)
+    return server
+
+
+def fresh_url() -> str:
+    """The URL of an empty database on the test run's server (see shared_server)."""
+    return shared_server().reset()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> PostgresServer:
+    return shared_server()
 
 
 @pytest.fixture
