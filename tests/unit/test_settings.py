@@ -117,7 +117,7 @@ BROKEN = [
     ("rooms: {id: a}\n", ["c.yaml: rooms (line 1): expected a list, got a mapping"]),
     ("storage:\n  pth: x.db\n",
      ["c.yaml: storage.pth (line 2): unknown key (check its spelling and indentation); "
-      "expected one of: engine, path"]),
+      "expected one of: engine, path, url"]),
     ("rooms:\n  - {id: a, platform: console, language: ua}\n",
      ["c.yaml: rooms[0].language (line 2): 'ua' is not a language alerts can be translated "
       "into (did you mean 'uk', Ukrainian?); use an ISO 639-1 code such as en, ru, uk, de, fr, "
