@@ -291,7 +291,7 @@ class PostgresStore(SQLiteStore):
             self._exec(
                 "UPDATE posts SET text=?, search_text=?, edited=1, entities=?, topics=?, "
                 "lang=?, lang_confidence=?, updated=? WHERE id=?",
-                (post.text, search_text(post.text), " ".join(analysis.entity_ids),
+                (post.text, search_text(post.text), " ".join(analysis.matched_ids),
                  " ".join(analysis.topics), analysis.lang,
                  analysis.lang_confidence if analysis.lang else None, _now(), row["id"]))
             self._exec("DELETE FROM mentions WHERE post_id=?", (row["id"],))
@@ -467,7 +467,7 @@ def _post_row(post: Post, analysis: Any) -> tuple[Any, ...]:
             post.url, post.origin, post.date.astimezone(UTC).isoformat(), post.text,
             search_text(post.text), int(post.edited), analysis.lang,
             analysis.lang_confidence if analysis.lang else None,
-            " ".join(analysis.entity_ids), " ".join(analysis.topics), now, now)
+            " ".join(analysis.matched_ids), " ".join(analysis.topics), now, now)
 
 
 def _now() -> str:
