@@ -35,12 +35,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import ftfy
-import wordfreq
 from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
 from langdetect.lang_detect_exception import LangDetectException
 
 from bot.errors import ConfigError
 from bot.languages import LANGUAGES_DEFAULT
+from bot.pipeline import wordtable
 from bot.pipeline.orthography import (
     SCRIPT_LANGUAGES,
     Word,
@@ -48,6 +48,7 @@ from bot.pipeline.orthography import (
     split_words,
     sum_evidence,
 )
+from bot.pipeline.wordtable import WordTable
 from bot.text import clean_for_language
 
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(LANGUAGES_DEFAULT)
@@ -153,58 +154,46 @@ FREQ_SCRIPTS = frozenset({"cyrl", "latn"})  # where neighbours share letters and
 
 @dataclass(frozen=True, slots=True)
 class FreqTable:
-    """One wordfreq list: word -> Zipf frequency x 100, and the floor for words not in it."""
+    """One wordfreq list (compact, see bot.pipeline.wordtable) and the floor for words not in it."""
 
     lang: str
-    centizipf: dict[str, int]
+    table: WordTable
     floor: float
 
     def zipf(self, word: str) -> float:
         """The Zipf frequency of a lower-case word, the floor when the list lacks it."""
-        found = self.centizipf.get(word)
+        found = self.table.centizipf(word)
         if found is not None:
             return found / 100.0
         if "'" in word:  # wordfreq splits French l'eau and English o'clock at the apostrophe
             parts = [part for part in word.split("'") if part]
-            known = [self.centizipf[part] for part in parts if part in self.centizipf]
-            if known and len(known) == len(parts):
-                return min(known) / 100.0
+            known = [self.table.centizipf(part) for part in parts]
+            if parts and all(value is not None for value in known):
+                return min(known) / 100.0  # type: ignore[type-var]
         if "ß" in word:
             return self.zipf(word.replace("ß", "ss"))  # wordfreq case-folds ß to ss
         return self.floor
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.table
 
 
 _freq_tables: dict[str, FreqTable | None] = {}
 _freq_lock = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _wordfreq_files() -> dict[str, tuple[str, str]]:
-    """Language -> (list kind, file). Exact codes only: wordfreq's own lookup would map a
-    code it lacks to a neighbour's list (be -> ru)."""
-    files = {lang: ("small", path) for lang, path in wordfreq.available_languages("small").items()}
-    files.update((lang, ("large", path)) for lang, path in wordfreq.available_languages("large").items())
-    return files
-
-
 def freq_table(lang: str) -> FreqTable | None:
-    """`lang`'s wordfreq list, read once per process (about 0.5 s for a large one); None if none."""
+    """`lang`'s wordfreq list, opened once per process (memory-mapped from the cache, built
+    there at first use: about 1 s for a large list); None if wordfreq has none."""
     if lang in _freq_tables:  # no lock once loaded: a reader must not wait for another's load
         return _freq_tables[lang]
     with _freq_lock:  # one reader per list, even when threads start at once
         if lang in _freq_tables:
             return _freq_tables[lang]
         table = None
-        if lang in _wordfreq_files():
-            kind, path = _wordfreq_files()[lang]
-            # Read the packed list directly: wordfreq's cached readers would keep a second copy.
-            centizipf: dict[str, int] = {}
-            keep = 900 - round(100 * FREQ_MIN_ZIPF) + 1  # buckets at or above FREQ_MIN_ZIPF
-            for index, bucket in enumerate(wordfreq.read_cBpack(path)[:keep]):
-                value = 900 - index  # bucket i holds the words of frequency 10^(-i/100)
-                for word in bucket:
-                    centizipf.setdefault(word, value)
-            table = FreqTable(lang, centizipf, FREQ_FLOOR[kind])
+        compact = wordtable.load(lang, round(100 * FREQ_MIN_ZIPF))
+        if compact is not None:
+            table = FreqTable(lang, compact, FREQ_FLOOR[compact.kind])
         _freq_tables[lang] = table
         return table
 

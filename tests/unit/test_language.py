@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +16,7 @@ from hypothesis import strategies as st
 from langdetect.detector_factory import DetectorFactory
 
 from bot.errors import ConfigError
-from bot.pipeline import language
+from bot.pipeline import language, wordtable
 from bot.pipeline.language import (
     DEFAULT_CANDIDATES,
     FREQ_CAP,
@@ -279,16 +281,17 @@ def test_list_lookups_follow_wordfreq_tokens() -> None:
 
 
 def test_word_lists_load_once_per_language_and_only_where_needed(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:
     loaded: list[str] = []
 
-    def fake_read(path: str) -> list[list[str]]:
+    def fake_read(path: str) -> Iterator[list[str]]:
         loaded.append(path.rsplit("/", 1)[-1])
-        return [["і", "и"], ["дуже"]]
+        return iter([["і", "и"], ["дуже"]])
 
+    monkeypatch.setenv("WIREWATCH_CACHE_DIR", str(tmp_path))  # nothing built yet
     monkeypatch.setattr(language, "_freq_tables", {})  # as in a fresh process
-    monkeypatch.setattr(language.wordfreq, "read_cBpack", fake_read)
+    monkeypatch.setattr(wordtable, "read_buckets", fake_read)
     for candidates in (["ru", "uk", "be"], ["uk", "ru"], ["uk", "ko", "en"]):
         detector = LanguageDetector(candidates, cache_size=0)
         for text in ("дуже добре", "Що там?", "hello there", "북한군 파병", "Што там?"):
@@ -297,24 +300,27 @@ def test_word_lists_load_once_per_language_and_only_where_needed(
     assert sorted(loaded) == ["large_ru.msgpack.gz", "large_uk.msgpack.gz"]
 
 
-def test_rare_words_are_dropped_and_score_the_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rare_words_are_dropped_and_score_the_floor(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
     rarest = 900 - round(100 * FREQ_MIN_ZIPF)  # index of the rarest bucket kept
     buckets: list[list[str]] = [[] for _ in range(rarest + 2)]
     buckets[0], buckets[rarest], buckets[rarest + 1] = ["частый"], ["редкий"], ["редчайший"]
+    monkeypatch.setenv("WIREWATCH_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(language, "_freq_tables", {})
-    monkeypatch.setattr(language.wordfreq, "read_cBpack", lambda path: buckets)
+    monkeypatch.setattr(wordtable, "read_buckets", lambda path: iter(buckets))
     table = freq_table("ru")
     assert table is not None
     assert table.zipf("частый") == pytest.approx(9.0)
     assert table.zipf("редкий") == pytest.approx(FREQ_MIN_ZIPF)
     assert table.zipf("редчайший") == table.floor
-    assert "редчайший" not in table.centizipf
+    assert "редчайший" not in table and "редкий" in table
 
 
 def test_real_lists_keep_nothing_below_the_threshold() -> None:
     table = freq_table("uk")
     assert table is not None
-    assert min(table.centizipf.values()) == round(100 * FREQ_MIN_ZIPF)
+    assert table.table.lowest() == round(100 * FREQ_MIN_ZIPF)
 
 
 # --- determinism, cache, threads -----------------------------------------------------------
