@@ -18,7 +18,6 @@ from bot.pipeline.entities import Tagger, Watchlist
 from bot.pipeline.language import LanguageDetector
 from bot.pipeline.runner import Analyzer, Outcome, Pipeline
 from bot.pipeline.topics import Topics
-from bot.pipeline.translate import Translator as ChainTranslator
 from bot.ports import Platform, SourceRecord, Store, Translator
 from bot.relay import Relay
 from bot.render import EntityLabel, Renderer
@@ -122,7 +121,11 @@ class App:
         engine = engine or build_engine(settings)
         store = store or open_store(settings.storage)
         seed(store, settings)
-        translator = translator or ChainTranslator(settings.translation, cache=store)
+        if translator is None:
+            # Here, not at import: `analyze` needs only build_engine, not the translator stack.
+            from bot.pipeline.translate import Translator as ChainTranslator
+
+            translator = ChainTranslator(settings.translation, cache=store)
         app = cls(settings, engine, store, Pipeline(store, engine.analyzer), translator)
         app.services = Services(
             store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,

@@ -10,8 +10,12 @@ import os
 from pathlib import Path
 from typing import IO
 
-from bot.bootstrap import build_engine
+import yaml
+
 from bot.errors import BadQuery, UserError
+from bot.pipeline.entities import BUNDLED_PATH, Watchlist
+from bot.pipeline.language import LanguageDetector
+from bot.pipeline.topics import Topics
 from bot.ports import StoredPost
 from bot.render import language_name, post_link, truncate
 from bot.settings import Settings
@@ -29,9 +33,13 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
            configured: bool = True) -> int:
     if limit < 1:
         raise UserError(f"--limit must be at least 1 (got {limit})")
-    engine = build_engine(settings)
+    # Not bootstrap.build_engine: a query only names entities and topics, so the aliases are
+    # never expanded, the tagger never built, and no translator or relay module is imported.
+    entity_ids = watchlist_ids(settings.entities)
+    topics = Topics.load(settings.topics, known_entities=set(entity_ids))
+    detector = LanguageDetector(settings.languages.candidates, settings.languages.min_confidence)
     try:
-        query = compile_query(text, engine.watchlist.ids, engine.topics.ids)
+        query = compile_query(text, entity_ids, topics.ids)
     except BadQuery as exc:
         raise UserError(f"query error: {exc}") from None
     path = store_path(settings)
@@ -41,13 +49,13 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
         raise UserError(f"no store at {path}; {how}")
     store = open_store(settings.storage)
     try:
-        hits = find_posts(store, query, limit=limit, detector=engine.detector)
+        hits = find_posts(store, query, limit=limit, detector=detector)
         names = {s.id: s.name or s.id for s in store.sources()}
     finally:
         store.close()
     for sp in hits:
         # Most posts are stored without a language (nothing needed it): detect it to show it.
-        lang = sp.lang or engine.detector.detect(sp.post.text).lang
+        lang = sp.lang or detector.detect(sp.post.text).lang
         source = source_name(sp, names)
         if as_json:
             out.write(json_line({
@@ -64,6 +72,21 @@ def search(settings: Settings, text: str, limit: int, as_json: bool, out: IO[str
     if not hits and not as_json:
         out.write("no stored posts match\n")
     return 0
+
+
+def watchlist_ids(path: str | None) -> list[str]:
+    """The watchlist's entity ids, read without expanding a single alias; a file that is not
+    a plain watchlist goes through the full loader for its exact error message."""
+    source = Path(path) if path is not None else BUNDLED_PATH
+    try:
+        data = yaml.load(source.read_text(encoding="utf-8"),
+                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        ids = [str(entry["id"]) for entry in data["entities"]]
+    except (OSError, UnicodeError, yaml.YAMLError, KeyError, TypeError):
+        return Watchlist.load(path).ids  # raises the ConfigError that says what is wrong
+    if not ids or len(set(ids)) != len(ids):
+        return Watchlist.load(path).ids
+    return ids
 
 
 def source_name(sp: StoredPost, names: dict[str, str]) -> str:

@@ -25,6 +25,7 @@ Answers are cached per text in a bounded LRU.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -33,10 +34,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-
-import ftfy
-from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
-from langdetect.lang_detect_exception import LangDetectException
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
 from bot.languages import LANGUAGES_DEFAULT
@@ -50,6 +49,9 @@ from bot.pipeline.orthography import (
 )
 from bot.pipeline.wordtable import WordTable
 from bot.text import clean_for_language
+
+if TYPE_CHECKING:
+    from langdetect.detector_factory import DetectorFactory
 
 DEFAULT_CANDIDATES: tuple[str, ...] = tuple(LANGUAGES_DEFAULT)
 UND = "und"
@@ -71,6 +73,16 @@ SCRIPT_SHARE = 0.5  # a watched script must have this share of the strongest scr
 PRIORS = {"be": -1.0, "sr": -1.0, "kk": -1.0, "bg": -0.7, "fr": -0.5, "de": -0.3, "pl": -0.3}
 ALIASES = {"zh": ("zh-cn", "zh-tw")}
 
+
+def _profiles_directory() -> str:
+    """langdetect's profile folder, found without importing it (its import and ftfy's are put
+    off until a text needs them: `wirewatch search` and the like start faster)."""
+    spec = importlib.util.find_spec("langdetect")
+    assert spec is not None and spec.submodule_search_locations
+    return str(Path(next(iter(spec.submodule_search_locations))) / "profiles")
+
+
+PROFILES_DIRECTORY = _profiles_directory()
 _PROFILE_LANGS = frozenset(
     name for name in os.listdir(PROFILES_DIRECTORY) if not name.startswith(".")
 )
@@ -101,6 +113,8 @@ def _factory(langs: tuple[str, ...]) -> DetectorFactory:
     with _factories_lock:
         factory = _factories.get(langs)
         if factory is None:
+            from langdetect.detector_factory import DetectorFactory
+
             factory = DetectorFactory()
             profiles = []
             for lang in langs:
@@ -120,6 +134,8 @@ def _langdetect(langs: tuple[str, ...], text: str) -> dict[str, float] | None:
     detector.n_trial = N_TRIAL
     detector.set_max_text_length(LD_MAX_CHARS)
     detector.append(text)
+    from langdetect.lang_detect_exception import LangDetectException
+
     try:
         detector.get_probabilities()
     except LangDetectException:
@@ -264,6 +280,8 @@ def repair_mojibake(text: str) -> str:
     "ÐŸÑ€Ð¸Ð²ÐµÑ‚", "РџСЂРёРІРµС‚" -> "Привет"), using ftfy."""
     if _MOJIBAKE_HINT_RE.search(text) is None:
         return text
+    import ftfy  # only here: its import costs ~80 ms that most processes never need
+
     return ftfy.fix_encoding(text)
 
 
