@@ -253,9 +253,23 @@ _MOJIBAKE_WORD_RE = re.compile("(?<!\\S)\\S*?[a-zà-ÿ][ÃÂÄÅÐÑĂĹ]\\S*")
 # base64, a hostile filler); left in, it would outvote the real words' script.
 _LETTERS = "a-zA-Z\u00c0-\u024f\u0370-\u03ff\u0400-\u052f"
 _NOT_A_WORD_RE = re.compile(f"(?<![{_LETTERS}])[{_LETTERS}]{{64,}}")
-# Detection reads at most this much of a post: the script count and the first MAX_WORDS
-# words are settled long before, and cleaning a 5 MB post whole would cost seconds.
+# Detection reads a post's opening: FIRST_CHARS, then four times as much while no script has
+# MAX_WORDS words yet (a post opening with links or emoji), never more than MAX_CHARS. Cleaning
+# and splitting so cost what the scored words need, not what the post holds (a 5 MB post
+# whole would take seconds); a post's opening words have long since made up its mind.
+FIRST_CHARS = 2_000
 MAX_CHARS = 20_000
+_LAST_SPACE_RE = re.compile(r"\s\S*\Z")
+
+
+def opening(text: str, size: int) -> str:
+    """The first `size` characters of `text`, cut back to a whitespace so no word (or link)
+    is cut in two."""
+    if len(text) <= size:
+        return text
+    head = text[:size]
+    cut = _LAST_SPACE_RE.search(head, max(0, size - 200))
+    return head[:cut.start()] if cut else head
 
 
 def _mojibake_hint() -> re.Pattern[str]:
@@ -390,7 +404,7 @@ class LanguageDetector:
 
     def detect(self, text: str) -> Detection:
         """The language of `text`; Detection('und', ...) when the evidence is too weak."""
-        return self._cached(text)
+        return self._cached(text[:MAX_CHARS])  # nothing past it is read: nor kept as a key
 
     def cache_info(self) -> tuple[int, int, int]:
         """(hits, misses, current size) of the result cache."""
@@ -399,10 +413,26 @@ class LanguageDetector:
 
     # -- internals --
 
+    def _read(self, text: str) -> tuple[str, list[Word]]:
+        """The opening of `text` and its words, up to the word that gives one script MAX_WORDS
+        (all of them when none has that many within MAX_CHARS): the script is picked, and the
+        words scored, from the same opening, whatever follows it."""
+        size = FIRST_CHARS
+        while True:
+            part = opening(text, min(size, MAX_CHARS))
+            cleaned = clean(part)
+            words = split_words(cleaned, lower_caps=_mostly_caps(cleaned))
+            counts: dict[str, int] = {}
+            for index, word in enumerate(words):
+                counts[word.script] = counts.get(word.script, 0) + 1
+                if counts[word.script] >= MAX_WORDS:
+                    return part, words[: index + 1]
+            if len(part) == len(text) or size >= MAX_CHARS:
+                return part, words
+            size *= 4
+
     def _detect(self, text: str) -> Detection:
-        text = text[:MAX_CHARS]
-        cleaned = clean(text)
-        words = split_words(cleaned, lower_caps=_mostly_caps(cleaned))
+        text, words = self._read(text)
         if not words:  # a post of hashtags only still says something
             tags = _hashtag_words(text)
             words = split_words(tags, lower_caps=_mostly_caps(tags))

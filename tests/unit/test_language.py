@@ -404,3 +404,34 @@ def test_any_text_gets_a_well_formed_answer(text: str) -> None:
 
 
 _PROPERTY_DETECTOR = LanguageDetector()
+
+
+# --- cost bound: only a post's opening is read ----------------------------------------------
+
+RUSSIAN_OPENING = ("Северокорейские военные прибыли в Курскую область, сообщили источники в "
+                   "разведке. ") * 8  # 80 words
+ENGLISH_TAIL = "North Korean troops are fighting alongside Russian forces in the region. " * 220
+
+
+def test_only_the_opening_is_read_once_it_holds_enough_words(detector: LanguageDetector) -> None:
+    # 80 Russian words, then 16,000 characters of English: the English is never read, so
+    # neither the script count nor the cleaning pays for it.
+    assert len(ENGLISH_TAIL) > 15_000
+    assert detector.detect(RUSSIAN_OPENING + ENGLISH_TAIL).lang == "ru"
+    assert detector.detect(ENGLISH_TAIL + RUSSIAN_OPENING).lang == "en"
+
+
+def test_an_opening_of_noise_is_read_past(detector: LanguageDetector) -> None:
+    # Links and emoji fill the first window: detection reads on until it finds words.
+    noise = " ".join(f"https://t.me/channel/{n} 🔥" for n in range(150))
+    assert len(noise) > language.FIRST_CHARS
+    assert detector.detect(noise + " " + RUSSIAN_OPENING).lang == "ru"
+
+
+@pytest.mark.parametrize("size", [10, 1999, 2000, 2001, 5000])
+def test_opening_never_cuts_a_word(size: int) -> None:
+    text = ("слово " * 1000).strip()
+    part = language.opening(text, size)
+    assert len(part) <= size and text.startswith(part)
+    assert part.split() == text.split()[: len(part.split())]
+    assert part == text[:size] or part.endswith("слово")
