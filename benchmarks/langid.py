@@ -10,7 +10,7 @@ lingua-py's test data drawn from the Leipzig corpora, Apache-2.0, see the README
 
 Prints per-language accuracy (%, 'und' counts as wrong; bold where ours is below raw) and the
 median time per text, as a markdown table; the one-off start-up cost (word lists are read at
-first use) and peak memory; then the issue-6 targets with PASS/FAIL.
+first use) and peak memory; then the issue-6 targets with PASS/FAIL, and the time of one detection as a post grows.
 """
 
 from __future__ import annotations
@@ -157,6 +157,26 @@ def check_targets(
     return lines
 
 
+def length_scaling(detector: LanguageDetector) -> str:
+    """Time of one detection as the post grows: it should stop growing once the opening holds
+    enough words (bot.pipeline.language reads only that)."""
+    sentence = "Северокорейские военные прибыли в Курскую область, сообщили в разведке. "
+    noisy = "https://t.me/c/123 🔥 #новости @канал " * 3 + sentence
+    rows = ["| characters | prose ms | links and emoji first ms |", "|---:|---:|---:|"]
+    for size in (1_000, 10_000, 100_000, 1_000_000):
+        cells = []
+        for unit in (sentence, noisy):
+            text = (unit * (size // len(unit) + 1))[:size]
+            best = float("inf")
+            for _ in range(5):
+                start = time.perf_counter()
+                detector.detect(text)
+                best = min(best, time.perf_counter() - start)
+            cells.append(f"{1000 * best:.2f}")
+        rows.append(f"| {size:,} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="items per file (default: all)")
@@ -196,6 +216,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"(langdetect profiles and wordfreq lists, once per process); peak RSS of the process "
           f"before raw langdetect {rss_mb:.0f} MB.\n")
     print("\n".join(check_targets(ours_cells, raw_cells, candidates)))
+    print("\nTime of one detection by post length (least of five, no cache):\n")
+    print(length_scaling(detector))
     return 0
 
 

@@ -257,7 +257,7 @@ _NOT_A_WORD_RE = re.compile(f"(?<![{_LETTERS}])[{_LETTERS}]{{64,}}")
 # MAX_WORDS words yet (a post opening with links or emoji), never more than MAX_CHARS. Cleaning
 # and splitting so cost what the scored words need, not what the post holds (a 5 MB post
 # whole would take seconds); a post's opening words have long since made up its mind.
-FIRST_CHARS = 2_000
+FIRST_CHARS = 1_000
 MAX_CHARS = 20_000
 _LAST_SPACE_RE = re.compile(r"\s\S*\Z")
 
