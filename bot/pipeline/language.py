@@ -2,8 +2,9 @@
 
 How a text is judged:
 
-1. Clean it: links, bare domains, e-mail addresses, @mentions, #hashtags and markup go (they say
-   nothing about the language); digits and emoji are never letters, so they do not count.
+1. Read its opening (up to 64 words of one script, see `FIRST_CHARS`) and clean it: links,
+   bare domains, e-mail addresses, @mentions, #hashtags and markup go (they say nothing about
+   the language); digits and emoji are never letters, so they do not count.
 2. Pick the script: letters are counted per script, capitalised words (names, brands) weigh less,
    so "Apple представила новый iPhone" is Cyrillic and "삼성 Galaxy 공개" is Hangul. Only the
    candidates written in that script compete; a script no candidate uses gives `und`.
@@ -13,8 +14,9 @@ How a text is judged:
    - word frequency: how often each word occurs in each candidate language, from wordfreq's
      lists without their rarest words, floored for words a list lacks; a language without a
      list (Belarusian) is scored just under the best listed one, so it is not punished for the
-     missing list. Lists are read lazily, once per process, and only for scripts where several
-     candidates compete;
+     missing list. Lists are opened lazily, once per process, and only for scripts where several
+     candidates compete: compact tables (bot.pipeline.wordtable) built at first use into a
+     cache folder and memory-mapped, a few MB in all instead of wordfreq's ~214 MB of dicts;
    - langdetect's probabilities from a detector built from the candidates' profiles only, with
      a fixed seed. It is skipped when the other evidence is already beyond its reach (Hangul,
      ў, a word frequent in one language and absent from the others, ...).
@@ -157,9 +159,9 @@ FREQ_CAP = 4.0
 # small list says much less against the language.
 FREQ_FLOOR = {"large": 0.25, "small": 1.5}
 # Words rarer than this are not kept and score the floor like a missing word. Most of a large
-# list's 0.3-0.7 million words are that rare: dropping them saves about 40 % of the lists'
-# memory (~135 MB with the default candidates) for under one point on single words
-# (benchmark-tuned: 1.25, 1.5, 1.75 and 2.0 tried; the loss grows quickly above 1.5).
+# list's 0.3-0.7 million words are that rare (benchmark-tuned when the lists were dicts:
+# 1.25, 1.5, 1.75 and 2.0 tried; the loss grows quickly above 1.5). The compact tables keep
+# the same words, so the accuracy figures are unchanged.
 FREQ_MIN_ZIPF = 1.5
 # Languages without a list (wordfreq has none for be, sr, kk, and would silently answer with
 # Russian's for be) score a word at the best listed language minus this, but never below the
