@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import Stemmer
-from wordfreq import zipf_frequency
+
+# wordfreq's frequencies, from compact memory-mapped tables (wordfreq's dicts cost ~30 MB a list)
+from bot.pipeline.wordtable import zipf_frequency
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,7 @@ import importlib.util
 import logging
 import os
 import tempfile
+import threading
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -187,3 +188,21 @@ def load(lang: str, min_centizipf: int) -> WordTable | None:
                     folder, exc)
         return table
     return _open(lang, kind, folder, stem) or table
+
+
+_whole: dict[str, WordTable | None] = {}
+_whole_lock = threading.Lock()
+
+
+def zipf_frequency(word: str, lang: str) -> float:
+    """What `wordfreq.zipf_frequency(word, lang)` says of one lower-case token of letters
+    (0.0 when the list lacks it; within 0.01, wordfreq rounds to three significant digits),
+    from a whole list kept compact and memory-mapped instead of wordfreq's dict."""
+    table = _whole.get(lang)
+    if table is None and lang not in _whole:
+        with _whole_lock:
+            if lang not in _whole:
+                _whole[lang] = load(lang, 0)
+        table = _whole[lang]
+    value = table.centizipf(word) if table is not None else None
+    return value / 100.0 if value else 0.0

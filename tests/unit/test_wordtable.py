@@ -108,3 +108,16 @@ def test_not_a_cbpack_file_is_a_clear_error(tmp_path: Path) -> None:
         fh.write(msgpack.packb([{"format": "other"}, ["a"]]))
     with pytest.raises(ValueError, match="not a wordfreq cBpack"):
         list(wordtable.read_buckets(str(path)))
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "fr", "pl"])
+def test_zipf_frequency_is_wordfreqs(lang: str) -> None:
+    # The whole list (rare words too), as bot.pipeline.wordforms asks of Latin query words.
+    words = [w for w in wordfreq.iter_wordlist(lang) if w.isalpha() and w.isascii() and w.islower()]
+    rng = random.Random(lang)
+    for word in words[:50] + rng.sample(words, 300) + words[-50:]:
+        assert wordtable.zipf_frequency(word, lang) == pytest.approx(
+            wordfreq.zipf_frequency(word, lang), abs=0.011), word
+    assert wordtable.zipf_frequency("qxzjvqxzjv", lang) == 0.0
+    wordfreq.get_frequency_dict.cache_clear()
+    getattr(wordfreq.get_frequency_list, "cache_clear", lambda: None)()
