@@ -4,7 +4,6 @@ check-config. Bad config or input gets a clear message and a non-zero exit, neve
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -51,6 +50,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    import asyncio  # here: search and analyze never start an event loop
+
     from bot.replay import replay
 
     return asyncio.run(replay(_settings(args.config), args.file, deliver=args.deliver,
@@ -59,12 +60,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.demo import demo
 
     return asyncio.run(demo())
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from bot.service import run
 
     return asyncio.run(run(load_settings(args.config), role=args.role))
