@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree as ET
 
-import listparser
-
 from bot.errors import SourceError, UserError
 from bot.ports import SourceRecord, Store
 from bot.settings import load_settings
@@ -74,6 +72,8 @@ def read_opml(path: Path) -> list[tuple[str, str]]:
         data = path.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {path}: {exc.strerror or exc}") from None
+    import listparser  # here: it imports requests, which no other command needs
+
     parsed = listparser.parse(data)
     feeds = [(str(f.url).strip(), str(f.get("title") or "").strip()) for f in parsed.feeds]
     if not feeds:
