@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from bot.intake import Intake
@@ -25,6 +26,7 @@ from bot.settings import RoomSettings, Settings, SourceSettings
 from bot.sources.health import HealthBoard
 from bot.sources.silence import SilenceWatch
 from bot.storage import open_store
+from bot.stories import E5Embedder, StoryConfig, StoryGrouper
 from handlers import Services
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,16 @@ def build_engine(settings: Settings) -> Engine:
     detector = LanguageDetector(settings.languages.candidates, settings.languages.min_confidence)
     renderer = Renderer({e.id: EntityLabel(e.id, e.name, e.hashtag) for e in watchlist})
     return Engine(watchlist, tagger, topics, detector, Analyzer(tagger, topics, detector), renderer)
+
+
+def build_grouper(settings: Settings) -> StoryGrouper | None:
+    """One story grouper per process (None with `stories.enabled: false`). The sentence
+    model loads on the first post that needs it, not here."""
+    st = settings.stories
+    if not st.enabled:
+        return None
+    config = StoryConfig(window=timedelta(seconds=st.window), use_embeddings=st.semantic)
+    return StoryGrouper(config, E5Embedder() if st.semantic else None)
 
 
 def room_from_settings(rs: RoomSettings) -> Room:
@@ -126,7 +138,8 @@ class App:
             from bot.pipeline.translate import Translator as ChainTranslator
 
             translator = ChainTranslator(settings.translation, cache=store)
-        app = cls(settings, engine, store, Pipeline(store, engine.analyzer), translator)
+        app = cls(settings, engine, store, Pipeline(store, engine.analyzer, build_grouper(settings)),
+                  translator)
         app.services = Services(
             store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,
             translator=translator, watched_languages=tuple(settings.languages.candidates),

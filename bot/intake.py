@@ -48,6 +48,7 @@ class Intake:
         self.retry_cap = retry_cap
         self._held: deque[_Held] = deque()
         self._room = asyncio.Condition()
+        self._serial = asyncio.Lock()
         self._drainer: asyncio.Task[None] | None = None
         self.paused_since: float | None = None
         self.last_error: str | None = None
@@ -73,7 +74,7 @@ class Intake:
         is stored (its outcome), else at once (None). Never raises for a bad post."""
         if not self.paused:
             try:
-                return self._process(post)
+                return await self._run(post)
             except StorageError as exc:
                 self._pause(exc)
             except Exception:
@@ -93,12 +94,21 @@ class Intake:
             return None
         return await asyncio.shield(done)
 
+    async def _run(self, post: Post) -> Outcome:
+        """Process one post; off the event loop when the pipeline may embed it (story
+        grouping's sentence model), one post at a time so stories see them in order."""
+        if not self.pipeline.blocking:
+            outcome = self._process(post)
+        else:
+            async with self._serial:
+                outcome = await asyncio.to_thread(self._process, post)
+        if outcome.alert_ids and self.on_alerts is not None:
+            self.on_alerts()  # on the loop: wakes an asyncio.Event
+        return outcome
+
     def _process(self, post: Post) -> Outcome:
         self.pipeline.refresh()
-        outcome = self.pipeline.process(post)
-        if outcome.alert_ids and self.on_alerts is not None:
-            self.on_alerts()
-        return outcome
+        return self.pipeline.process(post)
 
     def _pause(self, exc: StorageError) -> None:
         if self.paused_since is None:
@@ -122,7 +132,7 @@ class Intake:
         while self._held:
             item = self._held[0]
             try:
-                outcome = self._process(item.post)
+                outcome = await self._run(item.post)
             except StorageError as exc:
                 self._pause(exc)
                 attempt += 1

@@ -7,6 +7,7 @@ and the values are read from the environment when a platform starts.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -97,6 +98,40 @@ class DeliverySettings(_Model):
                                description="seconds without a heartbeat before a worker's claims are taken over")
 
 
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: Any) -> Any:
+    """Seconds as a number, or a string such as "90s", "30m", "24h", "1d"; anything else is
+    left for pydantic to refuse with its own message."""
+    if isinstance(value, str):
+        found = _DURATION_RE.match(value)
+        if found is None:
+            raise ValueError(f"expected a duration such as 30m, 24h or 1d (got {value!r})")
+        return float(found.group(1)) * _UNIT[found.group(2)]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+class StorySettings(_Model):
+    """Story grouping (bot.stories): one alert per story, later reports edit it in place."""
+
+    enabled: bool = True
+    window: float = Field(86400.0, gt=0, le=30 * 86400,
+                          description="how long a story takes new reports: seconds or 30m/24h/1d")
+    semantic: bool = Field(True, description="compare other wordings and languages with the "
+                           "bundled sentence model (false: near-duplicates only)")
+    edit_interval: float = Field(30.0, ge=0, le=3600,
+                                 description="seconds between two edits of one alert")
+
+    @field_validator("window", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+
 class LanguageSettings(_Model):
     candidates: list[str] = Field(default_factory=lambda: list(LANGUAGES_DEFAULT))
     min_confidence: float = Field(0.5, ge=0, le=1)
@@ -175,6 +210,7 @@ class Settings(_Model):
     translation: TranslationSettings = TranslationSettings()
     languages: LanguageSettings = LanguageSettings()
     delivery: DeliverySettings = DeliverySettings()
+    stories: StorySettings = StorySettings()
     entities: str | None = None  # path to an entities watchlist; default: the bundled one
     topics: str | None = None  # path to a topics file; default: the bundled one
     sources: list[SourceSettings] = Field(default_factory=list)

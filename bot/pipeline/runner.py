@@ -20,6 +20,7 @@ from bot.pipeline.matcher import Matcher
 from bot.pipeline.query import Doc, Query, parse
 from bot.pipeline.topics import Topics
 from bot.ports import Store
+from bot.stories import Assignment, StoryGrouper, StoryPost
 from bot.text import WORD_RE, fold, sanitize
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Outcome:
     alert_ids: tuple[int, ...] = ()
     post_id: int | None = None
     rooms: tuple[str, ...] = ()  # rooms alerted (or that would be, when not enqueued)
+    story: Assignment | None = None  # the story the post joined (posts some room receives)
 
 
 def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
@@ -108,9 +110,10 @@ class LazyLanguage:
 class Pipeline:
     """Runs posts through the analyzer and records the results in the store and outbox."""
 
-    def __init__(self, store: Store, analyzer: Analyzer) -> None:
+    def __init__(self, store: Store, analyzer: Analyzer, grouper: StoryGrouper | None = None) -> None:
         self.store = store
         self.analyzer = analyzer
+        self.grouper = grouper
         self._revision = -1
         self.reload()
 
@@ -152,6 +155,9 @@ class Pipeline:
             post = dataclasses.replace(post, text=text)
         # An edit may have to update alerts already sent, which show the language: detect it.
         analysis, matches = self.analyzer.analyze(post, detect=True if post.edited else None)
+        # Before the transaction: the sentence model may take tens of ms, and the store is
+        # locked while a transaction is open. A post seen again gets its story back.
+        story = self._story(post, analysis) if matches else None
         with self.store.transaction():
             saved = self.store.save_post(post, analysis)
             if saved.changed and not saved.new:
@@ -170,4 +176,19 @@ class Pipeline:
                     if alert_id is not None:
                         alert_ids.append(alert_id)
                         rooms.append(room_id)
-        return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id, tuple(rooms))
+        return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id, tuple(rooms),
+                       story)
+
+    @property
+    def blocking(self) -> bool:
+        """True when processing may run the sentence model (tens of ms): async callers then
+        run `process` in a thread."""
+        return self.grouper is not None and self.grouper.embedder is not None
+
+    def _story(self, post: Post, analysis: Analysis) -> Assignment | None:
+        """Put a post some room receives into a story (only those: the cost follows what
+        alerts). A post seen before keeps its story (an edit does not move it)."""
+        if self.grouper is None:
+            return None
+        return self.grouper.add(StoryPost(post.key, post.date, post.source_id, post.text,
+                                          analysis.lang, frozenset(analysis.entity_ids)))

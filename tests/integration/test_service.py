@@ -56,10 +56,12 @@ async def test_public_channel_posts_become_console_alerts(tmp_path, capsys):
     try:
         for _ in range(200):
             store = SQLiteStore(db) if db.exists() else None
-            sent = store.outbox_counts()["sent"] if store else 0
+            counts = store.outbox_counts() if store else {"sent": 0, "pending": 0}
+            # Posts are ingested one by one: wait for the last (its cursor) and its delivery.
+            done = store is not None and store.get_cursor("frontline") == "104"
             if store:
                 store.close()
-            if sent:
+            if done and counts["sent"] and not counts["pending"]:
                 break
             await asyncio.sleep(0.05)
         status = await dispatch(Request("status", "", "console", "terminal", "1"), app.services)
