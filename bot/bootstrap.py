@@ -18,6 +18,7 @@ from bot.model import Post, Room, Subscription
 from bot.pipeline.entities import Tagger, Watchlist
 from bot.pipeline.language import LanguageDetector
 from bot.pipeline.runner import Analyzer, Outcome, Pipeline
+from bot.pipeline.stories import Stories
 from bot.pipeline.topics import Topics
 from bot.ports import Platform, SourceRecord, Store, Translator
 from bot.relay import Relay
@@ -50,6 +51,14 @@ def build_engine(settings: Settings) -> Engine:
     detector = LanguageDetector(settings.languages.candidates, settings.languages.min_confidence)
     renderer = Renderer({e.id: EntityLabel(e.id, e.name, e.hashtag) for e in watchlist})
     return Engine(watchlist, tagger, topics, detector, Analyzer(tagger, topics, detector), renderer)
+
+
+def build_stories(settings: Settings) -> Stories | None:
+    """The pipeline's story stage (None with `stories.enabled: false`)."""
+    grouper = build_grouper(settings)
+    if grouper is None:
+        return None
+    return Stories(grouper, edit_interval=settings.stories.edit_interval)
 
 
 def build_grouper(settings: Settings) -> StoryGrouper | None:
@@ -138,8 +147,10 @@ class App:
             from bot.pipeline.translate import Translator as ChainTranslator
 
             translator = ChainTranslator(settings.translation, cache=store)
-        app = cls(settings, engine, store, Pipeline(store, engine.analyzer, build_grouper(settings)),
-                  translator)
+        stories = build_stories(settings)
+        if stories is not None:
+            stories.restore(store)
+        app = cls(settings, engine, store, Pipeline(store, engine.analyzer, stories), translator)
         app.services = Services(
             store=store, pipeline=app.pipeline, watchlist=engine.watchlist, topics=engine.topics,
             translator=translator, watched_languages=tuple(settings.languages.candidates),

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.model import Alert, Analysis, Mention, Post
+from bot.model import Alert, Analysis, Mention, Post, SourceRef
 
 
 def parse_date(value: Any) -> datetime:
@@ -57,6 +57,8 @@ def alert_to_json(alert: Alert) -> str:
         "translation": alert.translation,
         "translation_note": alert.translation_note,
         "extra_sources": alert.extra_sources,
+        "story_id": alert.story_id,
+        "also": [asdict(ref) for ref in alert.also],
     }
     return json.dumps(data, ensure_ascii=False)
 
@@ -78,4 +80,6 @@ def alert_from_json(text: str, alert_id: int | None = None) -> Alert:
         translation=data.get("translation"),
         translation_note=data.get("translation_note"),
         extra_sources=int(data.get("extra_sources") or 0),
+        story_id=data.get("story_id"),
+        also=tuple(SourceRef(**ref) for ref in data.get("also") or ()),
     )

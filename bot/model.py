@@ -90,6 +90,15 @@ class Analysis:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceRef:
+    """A later report of an alert's story: who said it, where to read it."""
+
+    source: str  # source id (or its name)
+    link: str | None = None
+    post_key: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Alert:
     """One post for one room, because of one subscription. Unique per (post, room)."""
 
@@ -101,6 +110,8 @@ class Alert:
     translation: str | None = None
     translation_note: str | None = None  # e.g. "translation unavailable"
     extra_sources: int = 0  # grouped reports of the same story ("+N sources")
+    story_id: str | None = None  # the story this alert stands for (key of its first post)
+    also: tuple[SourceRef, ...] = ()  # the later reports, oldest first (the newest last)
 
     @property
     def dedup_key(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
-from bot.model import Alert, Analysis, Mention, Post, Room, Subscription
+from bot.model import Alert, Analysis, Mention, Post, Room, SourceRef, Subscription
 
 if TYPE_CHECKING:
     from bot.pipeline.query import Query
@@ -63,6 +63,42 @@ class SourceRecord:
     name: str | None = None
     enabled: bool = True
     cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRecord:
+    """One story: an event reported by one or more posts; `id` is the key of its first post."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    posts: int
+    sources: tuple[str, ...]  # in order of arrival
+    languages: tuple[str, ...]
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryLink:
+    """A post's place in a story, as grouping saw it (`vector`: its embedding, if made)."""
+
+    post_key: str
+    story_id: str
+    date: datetime
+    source_id: str
+    lang: str | None = None
+    entities: tuple[str, ...] = ()
+    vector: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryRoom:
+    """The first post of a story that reached a room, and its alert (None: never queued)."""
+
+    story_id: str
+    room_id: str
+    post_key: str
+    alert_id: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +176,21 @@ class Store(Protocol):
     def flag_updates(self, alert_ids: Sequence[int]) -> None: ...
     def outbox_counts(self) -> dict[str, int]: ...
     def alerts_for_room(self, room_id: str, limit: int = 20) -> list[OutboxItem]: ...
+
+    # stories (bot.stories): one alert per story per room, later reports update it
+    def link_story(self, link: StoryLink) -> bool: ...  # False: the post was linked already
+    def set_story_vector(self, post_key: str, vector: bytes) -> None: ...
+    def get_story(self, story_id: str) -> StoryRecord | None: ...
+    def story_links(self, story_id: str) -> list[StoryLink]: ...  # oldest first
+    def story_of_post(self, post_key: str) -> str | None: ...
+    def grouped_since(self, since: datetime, limit: int = 100_000) -> list[tuple[StoryLink, str]]: ...
+    def story_room(self, story_id: str, room_id: str) -> StoryRoom | None: ...
+    # False: the room has the story (a claim without an alert yields to one with an alert)
+    def claim_story_room(self, room: StoryRoom) -> bool: ...
+    # Add a later report to an alert ("+N sources"); a sent alert is flagged for an edit no
+    # sooner than `delay` seconds after its first unapplied change. False: unknown alert or
+    # the report is on it already.
+    def add_alert_source(self, alert_id: int, ref: SourceRef, delay: float = 0.0) -> bool: ...
 
     # audit
     def audit(self, actor: str, action: str, room_id: str | None = None,

@@ -18,9 +18,10 @@ from bot.pipeline.entities import Tagger
 from bot.pipeline.language import LanguageDetector
 from bot.pipeline.matcher import Matcher
 from bot.pipeline.query import Doc, Query, parse
+from bot.pipeline.stories import Stories
 from bot.pipeline.topics import Topics
 from bot.ports import Store
-from bot.stories import Assignment, StoryGrouper, StoryPost
+from bot.stories import Assignment
 from bot.text import WORD_RE, fold, sanitize
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Outcome:
     post_id: int | None = None
     rooms: tuple[str, ...] = ()  # rooms alerted (or that would be, when not enqueued)
     story: Assignment | None = None  # the story the post joined (posts some room receives)
+    joined: tuple[str, ...] = ()  # rooms that had the story already: their alert got the post
 
 
 def keyword_query(keyword: str, variants: tuple[str, ...] = ()) -> Query:
@@ -110,10 +112,10 @@ class LazyLanguage:
 class Pipeline:
     """Runs posts through the analyzer and records the results in the store and outbox."""
 
-    def __init__(self, store: Store, analyzer: Analyzer, grouper: StoryGrouper | None = None) -> None:
+    def __init__(self, store: Store, analyzer: Analyzer, stories: Stories | None = None) -> None:
         self.store = store
         self.analyzer = analyzer
-        self.grouper = grouper
+        self.stories = stories
         self._revision = -1
         self.reload()
 
@@ -157,38 +159,41 @@ class Pipeline:
         analysis, matches = self.analyzer.analyze(post, detect=True if post.edited else None)
         # Before the transaction: the sentence model may take tens of ms, and the store is
         # locked while a transaction is open. A post seen again gets its story back.
-        story = self._story(post, analysis) if matches else None
+        story = self.stories.assign(post, analysis) if matches and self.stories else None
         with self.store.transaction():
             saved = self.store.save_post(post, analysis)
             if saved.changed and not saved.new:
                 self.store.update_alerts_for_edit(post, analysis)
-            alert_ids, rooms = [], []
+            if story is not None and self.stories is not None:
+                self.stories.record(self.store, post, analysis, story)
+            alert_ids, rooms, joined = [], [], []
             if matches and saved.changed:
                 seen_rooms: set[str] = set()
                 for room_id, sub_id in matches:
                     if room_id in seen_rooms:
                         continue
                     seen_rooms.add(room_id)
-                    if not enqueue:
-                        rooms.append(room_id)
+                    if story is not None and self.stories is not None and self.stories.follows(
+                            self.store, post, story, room_id, new_post=saved.new,
+                            enqueue=enqueue):
+                        joined.append(room_id)
                         continue
-                    alert_id = self.store.enqueue_alert(Alert(post, room_id, sub_id, analysis))
-                    if alert_id is not None:
-                        alert_ids.append(alert_id)
+                    alert_id = None
+                    if enqueue:
+                        alert_id = self.store.enqueue_alert(Alert(
+                            post, room_id, sub_id, analysis,
+                            story_id=story.story if story is not None else None))
+                    if alert_id is not None or not enqueue:
+                        if alert_id is not None:
+                            alert_ids.append(alert_id)
                         rooms.append(room_id)
+                        if story is not None and self.stories is not None:
+                            self.stories.claim(self.store, story, room_id, post, alert_id)
         return Outcome(post, analysis, matches, tuple(alert_ids), saved.post_id, tuple(rooms),
-                       story)
+                       story, tuple(joined))
 
     @property
     def blocking(self) -> bool:
         """True when processing may run the sentence model (tens of ms): async callers then
         run `process` in a thread."""
-        return self.grouper is not None and self.grouper.embedder is not None
-
-    def _story(self, post: Post, analysis: Analysis) -> Assignment | None:
-        """Put a post some room receives into a story (only those: the cost follows what
-        alerts). A post seen before keeps its story (an edit does not move it)."""
-        if self.grouper is None:
-            return None
-        return self.grouper.add(StoryPost(post.key, post.date, post.source_id, post.text,
-                                          analysis.lang, frozenset(analysis.entity_ids)))
+        return self.stories is not None and self.stories.blocking

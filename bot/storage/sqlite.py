@@ -13,6 +13,7 @@ run by the engine-neutral `migrate.run_migrations` through four small methods he
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sqlite3
@@ -41,6 +42,7 @@ from bot.storage.faults import storage_fault
 from bot.storage.fts import fts_node, fts_prefilter
 from bot.storage.migrate import run_migrations
 from bot.storage.sqlfilter import field_filter
+from bot.storage.stories import StoryTables
 from bot.text import fold
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ class _Result:
         return iter(self._rows)
 
 
-class SQLiteStore:
+class SQLiteStore(StoryTables):
     """The Store protocol on one SQLite file (or ':memory:' for throwaway runs).
 
     `timeout` is how long a write waits for another process's lock before it fails with a
@@ -440,7 +442,7 @@ class SQLiteStore:
                     "INSERT INTO rooms(id, platform, chat, thread, language, created, updated) "
                     "SELECT ?, platform, chat || '#renaming', thread, language, created, ? "
                     "FROM rooms WHERE id=?", (new_id, _now(), old_id))
-            for table in ("subscriptions", "keywords"):
+            for table in ("subscriptions", "keywords", "story_rooms"):
                 self._exec(f"UPDATE OR IGNORE {table} SET room_id=? WHERE room_id=?", (new_id, old_id))
             # Alerts carry the room in three places: the column, the dedup key, the payload.
             self._exec(
@@ -642,8 +644,8 @@ class SQLiteStore:
                 "WHERE a.post_key=?", (post.key,)).fetchall()
             for row in rows:
                 old = alert_from_json(row["payload"], row["id"])
-                fresh = Alert(post, old.room_id, old.subscription_id, analysis, id=old.id,
-                              extra_sources=old.extra_sources)
+                fresh = dataclasses.replace(old, post=post, analysis=analysis, translation=None,
+                                            translation_note=None)
                 self._exec("UPDATE alerts SET payload=? WHERE id=?", (alert_to_json(fresh), row["id"]))
                 if row["state"] in ("sending", "sent"):
                     self._exec("UPDATE outbox SET needs_update=1, translated=0 WHERE alert_id=?",
@@ -656,7 +658,8 @@ class SQLiteStore:
         with self.transaction():
             ids = [r[0] for r in self._exec(
                 "SELECT alert_id FROM outbox WHERE needs_update=1 AND state='sent' "
-                "AND remote_ref IS NOT NULL ORDER BY alert_id LIMIT ?", (limit,)).fetchall()]
+                "AND remote_ref IS NOT NULL AND update_after<=? ORDER BY alert_id LIMIT ?",
+                (time.time(), limit)).fetchall()]
             if not ids:
                 return []
             marks = ",".join("?" * len(ids))

@@ -88,7 +88,7 @@ class Assignment:
     key: str
     story: str
     new: bool
-    reason: str  # new | duplicate | similar | digest | repeat
+    reason: str  # new | duplicate | similar | digest | repeat | restored
     score: float = 0.0
     matched: str | None = None  # the earlier post it was matched with
 
@@ -131,6 +131,8 @@ class StoryGrouper:
         self._stories: dict[str, _Story] = {}
         self._evidence_posts: dict[str, set[int]] = {}
         self._evidence_count: Counter[str] = Counter()
+        self._entry_of: dict[str, _Entry] = {}
+        self._fresh: list[_Entry] = []  # embedded since the last take_vectors()
         self._next_id = 0
         self._now: datetime | None = None
         self.embedded = 0  # posts embedded so far (the expensive step)
@@ -154,6 +156,27 @@ class StoryGrouper:
         result = Assignment(post.key, story, story == post.key, reason, score, matched)
         self._by_key[post.key] = result
         return result
+
+    def restore(self, post: StoryPost, story: str, vector: np.ndarray | None = None) -> None:
+        """Put back a post grouped before a restart into the story it joined then, without
+        placing it again (a restarted process is re-fed the last window from the store)."""
+        if post.key in self._by_key:
+            return
+        self._advance(post.date)
+        feats = features(post.text, post.words, digest_items=self.config.digest_items)
+        entry = _Entry(self._next_id, post.key, post.date, post.source, post.lang, post.text,
+                       feats, _evidence(post.entities, feats),
+                       self._index.signature(feats.stems), story=story, vector=vector)
+        self._next_id += 1
+        self._remember(entry)
+        self._by_key[post.key] = Assignment(post.key, story, story == post.key, "restored")
+
+    def take_vectors(self) -> list[tuple[str, np.ndarray]]:
+        """The (key, vector) of posts embedded since the last call, still in the window: the
+        caller stores them so a restart does not embed them again."""
+        fresh, self._fresh = self._fresh, []
+        return [(e.key, e.vector) for e in fresh
+                if e.vector is not None and self._entry_of.get(e.key) is e]
 
     def add_many(self, posts: Iterable[StoryPost]) -> list[Assignment]:
         return [self.add(p) for p in posts]
@@ -235,6 +258,7 @@ class StoryGrouper:
             assert self.embedder is not None
             entry.vector = self.embedder.embed([entry.text])[0]
             self.embedded += 1
+            self._fresh.append(entry)
         return entry.vector
 
     def _specific(self, evidence: frozenset[str]) -> frozenset[str]:
@@ -248,6 +272,7 @@ class StoryGrouper:
     def _remember(self, entry: _Entry) -> None:
         self._entries.append(entry)
         self._by_id[entry.id] = entry
+        self._entry_of[entry.key] = entry
         self._index.insert(entry.id, entry.sig)
         for token in entry.evidence:
             self._evidence_posts.setdefault(token, set()).add(entry.id)
@@ -270,6 +295,8 @@ class StoryGrouper:
 
     def _forget(self, entry: _Entry) -> None:
         del self._by_id[entry.id]
+        if self._entry_of.get(entry.key) is entry:
+            del self._entry_of[entry.key]
         self._index.remove(entry.id)
         for token in entry.evidence:
             ids = self._evidence_posts[token]

@@ -247,10 +247,10 @@ def test_a_store_that_fills_up_aborts_with_what_was_stored(tmp_path):
     path = tmp_path / "posts.jsonl"
     path.write_bytes(jsonl(post(i, f"report {i} " + "Kursk border village " * 20)
                            for i in range(1, 3001)))
-    # The schema and the first batches fit, the whole file does not.
+    # The schema and the first batches fit (with their story links), the whole file does not.
     result = subprocess.run([*WIREWATCH, "replay", str(path), "--config", str(config)],
                             capture_output=True, text=True, timeout=120,
-                            preexec_fn=_small_file_limit(1_500_000))
+                            preexec_fn=_small_file_limit(2_500_000))
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     found = re.search(r"stored: (\d+) posts, input lines 1–(\d+)", result.stderr)

@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.errors import StorageError
-from bot.model import Alert, Analysis, Mention, Post, Room, Subscription
+from bot.model import Alert, Analysis, Mention, Post, Room, SourceRef, Subscription
 from bot.pipeline.query import parse
-from bot.ports import SourceRecord, Store
+from bot.ports import SourceRecord, Store, StoryLink, StoryRoom
 from bot.storage import open_store
 from bot.storage.migrate import latest_version
 from handlers.finder import find_posts, stored_doc
@@ -440,6 +440,88 @@ def test_an_edit_updates_alerts_and_flags_sent_ones_for_correction(store):
     [pending] = store.claim_alerts("w")
     assert pending.alert.id == pending_id and pending.alert.post.text.startswith("Обновлено")
     assert store.update_alerts_for_edit(post("other"), Analysis()) == 0
+
+
+# -- stories --------------------------------------------------------------------------------
+
+
+T1 = datetime(2024, 11, 5, 7, 0, tzinfo=UTC)
+
+
+def test_a_story_sums_up_its_linked_posts_once_each(store):
+    first = StoryLink("gur:-1001:1", "gur:-1001:1", T1, "gur", "ru", ("north_korea", "kursk"),
+                      b"\x00\x01")
+    later = StoryLink("kyiv:-1002:5", "gur:-1001:1", T1 + timedelta(minutes=9), "kyiv", "uk",
+                      ("kursk", "ukraine"))
+    assert store.link_story(first) and store.link_story(later)
+    assert not store.link_story(later)  # linked once: a repeat changes nothing
+    story = store.get_story("gur:-1001:1")
+    assert story.first_seen == T1 and story.last_seen == T1 + timedelta(minutes=9)
+    assert story.posts == 2 and story.sources == ("gur", "kyiv")
+    assert story.languages == ("ru", "uk")
+    assert story.entities == ("north_korea", "kursk", "ukraine")
+    assert [link.post_key for link in store.story_links("gur:-1001:1")] == [first.post_key,
+                                                                          later.post_key]
+    assert store.story_links("gur:-1001:1")[0].vector == b"\x00\x01"
+    assert store.story_of_post("kyiv:-1002:5") == "gur:-1001:1"
+    assert store.story_of_post("nope") is None and store.get_story("nope") is None
+    store.set_story_vector("kyiv:-1002:5", b"\x02")
+    assert store.story_links("gur:-1001:1")[1].vector == b"\x02"
+
+
+def test_grouped_posts_of_the_window_come_back_oldest_first_with_their_texts(store):
+    for mid, minutes in (("1", 0), ("2", 600), ("3", 1500)):
+        p = post(mid, text=f"Пост {mid}", date=T1 + timedelta(minutes=minutes))
+        store.save_post(p, KURSK)
+        store.link_story(StoryLink(p.key, post("1").key, p.date, "gur", "ru"))
+    since = T1 + timedelta(minutes=500)
+    got = store.grouped_since(since)
+    assert [(link.post_key, text) for link, text in got] == [(post("2").key, "Пост 2"),
+                                                              (post("3").key, "Пост 3")]
+    assert got[0][0].date == T1 + timedelta(minutes=600)
+
+
+def test_a_room_claims_a_story_once(store):
+    aid = store.enqueue_alert(alert(post()))
+    room = StoryRoom("gur:-1001:1", "newsroom", "gur:-1001:1", aid)
+    store.link_story(StoryLink("gur:-1001:1", "gur:-1001:1", T1, "gur"))
+    replayed = StoryRoom("gur:-1001:1", "newsroom", "old:1:1", None)  # history, never queued
+    assert store.claim_story_room(replayed)
+    assert not store.claim_story_room(StoryRoom("gur:-1001:1", "newsroom", "old:1:2", None))
+    assert store.claim_story_room(room)  # the first real alert takes it over
+    assert not store.claim_story_room(StoryRoom("gur:-1001:1", "newsroom", "x:1:2", None))
+    assert store.story_room("gur:-1001:1", "newsroom") == room
+    assert store.story_room("gur:-1001:1", "desk") is None
+
+
+def test_later_reports_update_an_alert_and_a_sent_one_is_edited_once_after_the_delay(store):
+    sent = store.enqueue_alert(alert(post()))
+    pending = store.enqueue_alert(alert(post(), room="desk"))
+    store.claim_alerts("w", limit=1)
+    store.mark_sent(sent, "w", "chat:1", translated=False)
+    kyiv = SourceRef("kyiv", "https://t.me/kyiv/5", "kyiv:-1002:5")
+    assert store.add_alert_source(pending, kyiv, delay=30)
+    assert store.take_updates() == []  # a pending alert is sent with its sources: no edit
+    [item] = store.claim_alerts("w")
+    assert item.alert.extra_sources == 1 and item.alert.also == (kyiv,)
+    assert store.add_alert_source(sent, kyiv, delay=0.3)
+    assert not store.add_alert_source(sent, kyiv, delay=0.3)  # the same report again: ignored
+    assert store.add_alert_source(sent, SourceRef("rbc", None, "rbc:-1003:7"), delay=0.3)
+    assert store.take_updates() == []  # coalesced: not before the delay
+    time.sleep(0.35)
+    [update] = store.take_updates()
+    assert update.alert.id == sent and update.alert.extra_sources == 2
+    assert [a.source for a in update.alert.also] == ["kyiv", "rbc"]
+    assert store.take_updates() == []  # applied once
+    assert not store.add_alert_source(9999, kyiv)
+
+
+def test_an_edit_keeps_an_alerts_story_sources(store):
+    aid = store.enqueue_alert(alert(post()))
+    store.add_alert_source(aid, SourceRef("kyiv", None, "kyiv:-1002:5"))
+    store.update_alerts_for_edit(post(text="правка", edited=True), Analysis())
+    [item] = store.claim_alerts("w")
+    assert item.alert.post.text == "правка" and item.alert.extra_sources == 1
 
 
 def _claim_all(locator, worker, out):

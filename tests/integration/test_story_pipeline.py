@@ -10,6 +10,7 @@ import pytest
 from bot.bootstrap import App, build_engine, build_grouper
 from bot.model import Post, Room, Subscription
 from bot.pipeline.runner import Pipeline
+from bot.pipeline.stories import Stories
 from bot.settings import Settings, parse_settings
 from bot.storage.sqlite import SQLiteStore
 from bot.stories import StoryConfig, StoryGrouper
@@ -71,7 +72,7 @@ def test_grouper_follows_settings():
 
 def test_only_posts_a_room_receives_get_a_story(engine, store):
     counting = CountingEmbedder()
-    pipeline = Pipeline(store, engine.analyzer, StoryGrouper(StoryConfig(), counting))
+    pipeline = Pipeline(store, engine.analyzer, Stories(StoryGrouper(StoryConfig(), counting)))
     noise = pipeline.process(post("a", 1, "Курс рубля к доллару упал на 3 рубля, сообщил ЦБ"))
     assert noise.matches == () and noise.story is None
     first = pipeline.process(post("a", 2, WIRE))
@@ -80,12 +81,12 @@ def test_only_posts_a_room_receives_get_a_story(engine, store):
     assert first.story.story == first.post.key
     assert copy.story is not None and copy.story.story == first.post.key
     assert copy.story.reason == "duplicate"
-    assert len(pipeline.grouper) == 2  # the noise post never reached grouping
+    assert len(pipeline.stories.grouper) == 2  # the noise post never reached grouping
     assert counting.texts == []
 
 
 def test_a_post_seen_again_keeps_its_story(engine, store):
-    pipeline = Pipeline(store, engine.analyzer, StoryGrouper(StoryConfig(use_embeddings=False)))
+    pipeline = Pipeline(store, engine.analyzer, Stories(StoryGrouper(StoryConfig(use_embeddings=False))))
     first = pipeline.process(post("a", 2, WIRE))
     again = pipeline.process(post("a", 2, WIRE + " Обновлено.", 1))
     assert again.story is not None and again.story.story == first.post.key
@@ -113,3 +114,84 @@ def test_semantic_grouping_runs_off_the_event_loop(engine, tmp_path):
 
     asyncio.run(main())
     assert threads == [False, False, False]
+
+
+def plain_pipeline(store, engine, interval: float = 0.0) -> Pipeline:
+    return Pipeline(store, engine.analyzer,
+                    Stories(StoryGrouper(StoryConfig(use_embeddings=False)), edit_interval=interval))
+
+
+def test_a_later_report_joins_the_queued_alert_instead_of_alerting(engine, store):
+    pipeline = plain_pipeline(store, engine)
+    first = pipeline.process(post("a", 2, WIRE))
+    copy = pipeline.process(post("b", 9, "⚡️" + WIRE + "\n\nПодписаться", 5))
+    assert len(first.alert_ids) == 1 and first.rooms == ("newsroom",)
+    assert copy.alert_ids == () and copy.rooms == () and copy.joined == ("newsroom",)
+    [item] = store.claim_alerts("w", limit=10)
+    assert item.alert.story_id == first.post.key
+    assert item.alert.extra_sources == 1
+    assert [(a.source, a.link) for a in item.alert.also] == [("b", "https://t.me/c/b/9")]
+    story = store.get_story(first.post.key)
+    assert story.posts == 2 and story.sources == ("a", "b")
+
+
+def test_a_sent_alert_is_flagged_for_one_edit_per_burst(engine, store):
+    pipeline = plain_pipeline(store, engine, interval=0.2)
+    first = pipeline.process(post("a", 2, WIRE))
+    [item] = store.claim_alerts("w")
+    store.mark_sent(item.alert.id, "w", "chat:1", translated=False)
+    for i, source in enumerate(("b", "c", "d")):
+        pipeline.process(post(source, 9, WIRE + f"\n\n{source} · подписаться", 5 + i))
+    assert store.take_updates() == []  # coalesced
+    import time
+    time.sleep(0.25)
+    [update] = store.take_updates()
+    assert update.alert.id == first.alert_ids[0] and update.alert.extra_sources == 3
+    assert store.take_updates() == []
+
+
+def test_a_room_that_missed_the_first_report_gets_its_own_alert(engine, store):
+    store.upsert_room(Room("desk", "console", "desk", None, "en"))
+    store.add_subscription(Subscription("lobnya", "desk", "лобня"))
+    pipeline = plain_pipeline(store, engine)
+    first = pipeline.process(post("a", 2, WIRE.replace("в Лобне", "в городе")))
+    copy = pipeline.process(post("b", 9, WIRE, 3))
+    assert copy.story.story == first.post.key  # one story...
+    assert copy.joined == ("newsroom",) and copy.rooms == ("desk",)  # ...new to desk
+
+
+def test_a_restarted_pipeline_keeps_its_stories(engine, store):
+    first = plain_pipeline(store, engine).process(post("a", 2, WIRE))
+    restarted = plain_pipeline(store, engine)
+    assert restarted.stories.restore(store, now=T0 + timedelta(hours=1)) == 1
+    copy = restarted.process(post("b", 9, WIRE + "\n\nПодписаться", 50))
+    assert copy.story.story == first.post.key and copy.alert_ids == ()
+    assert copy.joined == ("newsroom",)
+    late = plain_pipeline(store, engine)
+    assert late.stories.restore(store, now=T0 + timedelta(hours=30)) == 0  # out of the window
+
+
+def test_stored_vectors_spare_the_model_after_a_restart(engine, store):
+    class Fixed:
+        name = "fixed"
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def embed(self, texts):
+            import numpy as np
+            self.calls += len(texts)
+            return np.ones((len(texts), 4), dtype=np.float32) / 2
+
+    fixed = Fixed()
+    pipeline = Pipeline(store, engine.analyzer, Stories(StoryGrouper(StoryConfig(), fixed)))
+    pipeline.process(post("a", 2, "Северокорейские войска вступили в бой в Курской области"))
+    pipeline.process(post("b", 3, "Войска КНДР впервые участвуют в боях в Курской области", 10))
+    assert fixed.calls == 2
+    links = store.story_links(store.story_of_post(post("a", 2, "").key))
+    assert all(link.vector is not None for link in links)
+    again = Fixed()
+    restarted = Pipeline(store, engine.analyzer, Stories(StoryGrouper(StoryConfig(), again)))
+    restarted.stories.restore(store, now=T0 + timedelta(hours=1))
+    restarted.process(post("c", 4, "КНДР: войска ведут бои в Курской области", 20))
+    assert again.calls == 1  # only the new post: the stored ones came back with their vectors
