@@ -27,6 +27,7 @@ class ConsolePlatform:
         self.console = console or Console(highlight=False)
         self._ids = itertools.count(1)
         self.sent: list[AlertView] = []
+        self._shown_sources: dict[str, int] = {}  # ref -> later reports already printed
 
     async def start(self) -> None:
         return None
@@ -41,6 +42,18 @@ class ConsolePlatform:
         return str(next(self._ids))
 
     async def edit(self, room: Room, ref: str, alert: Alert) -> None:
+        shown = self._shown_sources.get(ref, 0)
+        if len(alert.also) > shown:  # later reports of the alert's story
+            self._shown_sources[ref] = len(alert.also)
+            for extra in alert.also[shown:]:
+                line = Text(f"story update, alert #{ref}: +{alert.extra_sources} sources; new: ",
+                            style="dim")
+                line.append(safe_line(extra.source), style="bold")
+                if extra.link:
+                    line.append(" " + safe_line(extra.link))
+                self.console.print(line)
+            if not alert.translation:
+                return
         view = self.renderer.view(alert)
         what = "translation arrived for" if view.translation else "post edited, updated"
         body = Text(f"{what} alert #{ref}: ", style="dim")

@@ -89,11 +89,23 @@ class WebhookPlatform:
         return url
 
     async def send(self, room: Room, alert: Alert) -> str | None:
-        await self._post(self._url(room), alert_payload(self.renderer.view(alert)))
-        return None  # a webhook message cannot be edited later
+        body = alert_payload(self.renderer.view(alert))
+        if alert.story_id:
+            body["story"] = alert.story_id
+        await self._post(self._url(room), body)
+        # A webhook message cannot be edited; the ref lets later reports of its story reach
+        # the receiver as `update` events.
+        return f"alert:{alert.id}" if alert.id is not None and alert.story_id else None
 
     async def edit(self, room: Room, ref: str, alert: Alert) -> None:
-        return None
+        """An `update` event: the alert's story has more sources (or its post was edited)."""
+        body = alert_payload(self.renderer.view(alert))
+        body.update({
+            "event": "update", "alert": ref, "story": alert.story_id,
+            "extra_sources": alert.extra_sources,
+            "sources": [{"source": a.source, "link": a.link} for a in alert.also],
+        })
+        await self._post(self._url(room), body)
 
     async def _post(self, url: str, body: dict[str, Any]) -> None:
         try:
