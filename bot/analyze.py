@@ -2,20 +2,30 @@
 
 Input is read as bytes and each line decoded and parsed alone: a line that is not UTF-8,
 not JSON or nested too deeply gets an `error` object and the stream goes on.
+
+The input is one time-ordered stream: each line may carry `date` (ISO 8601; a line without one
+is taken at the previous line's time) and `source`, and every output line gets `"story"`: the
+`id` of the first post of the story it joined (its own when it starts one; the line number
+for a line without `id`), grouped as the pipeline groups (`stories` settings; null with
+`stories.enabled: false`). Unlike the pipeline, every line is grouped, matched or not: this
+is the evaluation interface.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import IO, Any
 
-from bot.bootstrap import Engine, build_engine
+from bot.bootstrap import Engine, build_engine, build_grouper
+from bot.codec import parse_date
 from bot.errors import BadQuery
 from bot.model import Post
 from bot.pipeline.query import parse
 from bot.postfile import json_reason
 from bot.settings import Settings
+from bot.stories import StoryGrouper, StoryPost
 from bot.terminal import json_line, safe
 from bot.text import sanitize
 
@@ -32,13 +42,14 @@ def analyze_lines(settings: Settings, stdin: IO[str], stdout: IO[str], stderr: I
                 engine.analyzer.subscriptions.add(f"{room.id}/{sub.id}", parse(sub.query, known_entities=known))
             except BadQuery as exc:
                 print(safe(f"warning: {room.id}/{sub.id} skipped: {exc}"), file=stderr)
+    stream = _Stream(build_grouper(settings))
     bad = 0
     for lineno, raw in enumerate(_byte_lines(stdin), 1):
         try:
             item = _parse(raw)
             if item is None:
                 continue
-            line = json_line(_analysis(engine, item, lineno))
+            line = json_line(_analysis(engine, item, lineno, stream))
         except (ValueError, RecursionError) as exc:
             # RecursionError: an "id" nested nearly as deep as the parser allows cannot be
             # written back out.
@@ -52,11 +63,43 @@ def analyze_lines(settings: Settings, stdin: IO[str], stdout: IO[str], stderr: I
     return 1 if bad else 0
 
 
-def _analysis(engine: Engine, item: dict[str, Any], lineno: int) -> dict[str, Any]:
+class _Stream:
+    """The stream's clock and stories: input ids by grouping key."""
+
+    def __init__(self, grouper: StoryGrouper | None) -> None:
+        self.grouper = grouper
+        self.last: datetime | None = None
+        self.ids: dict[str, Any] = {}
+
+    def date(self, item: dict[str, Any]) -> datetime:
+        raw = item.get("date")
+        if raw is None:
+            if self.last is None:
+                self.last = datetime.now().astimezone()
+            return self.last
+        if not isinstance(raw, str):
+            raise ValueError('"date" must be ISO 8601 text, e.g. "2024-11-05T07:00:00Z"')
+        try:
+            self.last = parse_date(raw)
+        except ValueError:
+            raise ValueError(f'"date" is not ISO 8601: {safe(raw[:60])!r}') from None
+        return self.last
+
+
+def _analysis(engine: Engine, item: dict[str, Any], lineno: int, stream: _Stream) -> dict[str, Any]:
     text = sanitize(item["text"][:MAX_TEXT])  # as the pipeline would see it
-    post = Post(source_id=str(item.get("source", "stdin")), platform="stdin", chat="stdin",
-                message_id=str(item.get("id", lineno)), text=text)
+    date = stream.date(item)  # first: a bad date is this line's error, nothing else changes
+    source = item.get("source", "stdin")
+    post = Post(source_id=str(source), platform="stdin", chat="stdin",
+                message_id=str(item.get("id", lineno)), text=text, date=date)
     analysis, matches = engine.analyzer.analyze(post, detect=True)
+    story = None
+    if stream.grouper is not None:
+        key = json.dumps(item["id"]) if "id" in item else f"line {lineno}"
+        stream.ids.setdefault(key, item.get("id", lineno))
+        placed = stream.grouper.add(StoryPost(key, date, str(source), text, analysis.lang,
+                                              frozenset(analysis.entity_ids)))
+        story = stream.ids.get(placed.story)
     return {
         "id": item.get("id"),
         "lang": analysis.lang,
@@ -66,6 +109,7 @@ def _analysis(engine: Engine, item: dict[str, Any], lineno: int) -> dict[str, An
         "implied": list(analysis.implied),
         "topics": list(analysis.topics),
         "matches": list(matches),
+        "story": story,
     }
 
 

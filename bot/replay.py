@@ -98,6 +98,7 @@ class _Signals:
 class _Tally:
     posts: int = 0
     alerts: int = 0
+    joined: int = 0  # matches that joined a story the room had already (no new alert)
     last_line: int = 0  # the last input line whose post is stored
     by_room: Counter[str] = field(default_factory=Counter)
     by_topic: Counter[str] = field(default_factory=Counter)
@@ -107,6 +108,7 @@ class _Tally:
     def add(self, other: _Tally) -> None:
         self.posts += other.posts
         self.alerts += other.alerts
+        self.joined += other.joined
         self.last_line = max(self.last_line, other.last_line)
         for mine, theirs in ((self.by_room, other.by_room), (self.by_topic, other.by_topic),
                              (self.by_entity, other.by_entity)):
@@ -136,6 +138,7 @@ def _store_batch(app: App, batch: list[tuple[int, Post]], deliver: bool) -> _Tal
             tally.by_entity.update(outcome.analysis.entity_ids)
             tally.by_room.update(outcome.rooms)
             tally.alerts += len(outcome.rooms)
+            tally.joined += len(outcome.joined)
     return tally
 
 
@@ -268,6 +271,9 @@ def _summary(out: Console, console: Console, tally: _Tally, report: ReadReport, 
     head.append(f" posts in {elapsed:.1f}s ({tally.posts / max(elapsed, 1e-9):,.0f} posts/s, "
                 f"with storage); {tally.alerts} alerts; {len(skipped)} bad lines")
     out.print(head)
+    if tally.joined:
+        out.print(plain(f"stories: {tally.joined} more reports joined a story their room was "
+                        f"alerted to already (no new alert: \"+N sources\" on the first)"))
     for title, counter in (("alerts by room", tally.by_room), ("posts by topic", tally.by_topic),
                            ("posts by entity", tally.by_entity)):
         if not counter:

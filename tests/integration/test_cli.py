@@ -141,3 +141,22 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(capsys, tmp_path):
     assert main(["search", "kursk", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "not a usable wirewatch database" in err and "Traceback" not in err
+
+
+def test_analyze_groups_the_stream_into_stories(capsys, monkeypatch):
+    wire = ("Жилая многоэтажка эвакуирована в Лобне из-за противопехотной мины под полом у одного "
+            "из жильцов. Житель дома вскрыл пол в квартире и обнаружил мину, эвакуированы 38 человек.")
+    lines = [
+        {"id": 7, "date": "2024-11-05T07:00:00Z", "source": "a", "text": wire},
+        {"id": "copy", "date": "2024-11-05T07:04:00+00:00", "source": "b", "text": "⚡️" + wire},
+        {"id": "late", "date": "2024-11-07T07:00:00Z", "source": "c", "text": wire},  # out of 24 h
+        {"id": "x", "date": "tomorrow", "text": wire},
+        {"id": "other", "source": "a", "text": "Курс рубля к доллару упал до 100 рублей"},
+    ]
+    stdin = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert main(["analyze"]) == 1
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [(o.get("id"), o.get("story")) for o in out] == [
+        (7, 7), ("copy", 7), ("late", "late"), (None, None), ("other", "other")]
+    assert out[3]["line"] == 4 and "ISO 8601" in out[3]["error"]
