@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bot.errors import UserError
-from handlers import admin, info, posts, subscriptions
+from handlers import admin, info, posts, stories, subscriptions
 from handlers.context import Services
 from handlers.guards import Handler
 from handlers.request import Item, Reply, Request, refuse
@@ -70,6 +70,7 @@ _TABLE = [
             "query", limit=True),
     Command("search", posts.search, "<query> [n]",
             "query, e.g. entity:north_korea AND (entity:kursk OR troops)", "query", limit=True),
+    Command("story", stories.story, "<id>", "story id (shown by /recent and /search)"),
     Command("subscribe", subscriptions.subscribe, "<query>",
             "query to alert on, e.g. entity:north_korea AND entity:kursk", "query"),
     Command("unsubscribe", subscriptions.unsubscribe, "<id>", _SUBSCRIPTION_ID, "subscription"),

@@ -277,3 +277,21 @@ async def test_test_command_normalises_like_the_pipeline(app):
     text = unicodedata.normalize("NFD", "КНДР в Курской области")
     reply = await dispatch(req("test", text), app.services)
     assert "Kursk" in reply.text
+
+
+async def test_story_lists_its_sources_with_links(app):
+    text = ("Северокорейские военные вступили в бои с ВСУ в Курской области, сообщили в ГУР. "
+            "По данным разведки, первые подразделения КНДР понесли потери у села Плехово.")
+    date = datetime.now(UTC) - timedelta(hours=1)
+    first = await app.ingest(Post("gur", "telegram", "-1001", "1", text, date=date,
+                                  url="https://t.me/gur/1"))
+    copy = await app.ingest(Post("rbc", "telegram", "-1002", "5", "⚡️" + text + "\n\nПодписаться",
+                                 date=date + timedelta(minutes=3), url="https://t.me/rbc/5"))
+    assert copy.story.story == first.post.key
+    for wanted in (first.post.key, copy.post.key):  # by its id or by any of its posts
+        reply = await dispatch(req("story", wanted), app.services)
+        assert not reply.error
+        assert "2 post(s) from 2 source(s) (gur, rbc)" in reply.text
+        assert [i.url for i in reply.items] == ["https://t.me/gur/1", "https://t.me/rbc/5"]
+    assert (await dispatch(req("story", "nope:1:2"), app.services)).error
+    assert (await dispatch(req("story"), app.services)).error
