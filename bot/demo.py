@@ -50,12 +50,13 @@ async def demo(console: Console | None = None) -> int:
     errors: list[str] = []
     posts = list(read_posts(sample_posts_path(), errors))
     langs: Counter[str] = Counter()
-    alerted = 0
+    alerted = joined = 0
     try:
         for post in posts:
             outcome = await app.ingest(post)
             if outcome is None:
                 continue
+            joined += len(outcome.joined)
             if outcome.alert_ids:
                 alerted += 1
                 langs[outcome.analysis.lang or "und"] += 1
@@ -68,7 +69,8 @@ async def demo(console: Console | None = None) -> int:
     console.print(
         f"{len(posts)} posts replayed; {alerted} matched a room "
         f"({', '.join(f'{k} {v}' for k, v in langs.most_common())}); "
-        f"{len(posts) - alerted} stayed quiet.\n"
+        f"{len(posts) - alerted} stayed quiet; {joined} report(s) joined a story a room had "
+        f"already (an update, not a new alert).\n"
         f"Alerts delivered: {counts['sent']}, pending: {counts['pending']}, failed: {counts['failed']}.\n"
         f"Try: {_command()} search 'entity:kursk' --limit 3   (uses the demo store {db})"
     )
