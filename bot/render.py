@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.model import Alert, Post
+from bot.model import Alert, Post, SourceRef
 
 LANGUAGE_NAMES = {
     "en": "English", "ru": "Russian", "uk": "Ukrainian", "be": "Belarusian", "bg": "Bulgarian",
@@ -50,6 +50,13 @@ class AlertView:
     date: datetime
     extra_sources: int = 0
     edited: bool = False
+    also: tuple[SourceRef, ...] = ()  # the later reports of the story, oldest first
+
+    def also_names(self, most: int = 5) -> str:
+        """"rbc, kyiv +3 more": the later sources by name, for one line."""
+        names = list(dict.fromkeys(a.source for a in self.also))
+        text = ", ".join(names[:most])
+        return text + (f" +{len(names) - most} more" if len(names) > most else "")
 
     @property
     def headline(self) -> str:
@@ -122,4 +129,5 @@ class Renderer:
             date=alert.post.date,
             extra_sources=alert.extra_sources,
             edited=alert.post.edited,
+            also=alert.also,
         )

@@ -81,7 +81,8 @@ class ConsolePlatform:
             ("matched", view.subscription),
         ]
         if view.extra_sources:
-            meta.append(("also", f"+{view.extra_sources} sources"))
+            more = f": {view.also_names()}" if view.also else ""
+            meta.append(("also", f"+{view.extra_sources} sources{more}"))
         for i, (key, value) in enumerate(meta):
             body.append(f"{key:>9}: ", style="dim")
             # Source names (a forward's origin title) and the rest come from outside too.

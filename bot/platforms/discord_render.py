@@ -78,7 +78,8 @@ def alert_embed(view: AlertView) -> discord.Embed:
         names = ", ".join(e.name for e in view.entities)
         embed.add_field(name="Entities", value=fit(names, FIELD_LIMIT), inline=True)
     embed.add_field(name="Subscription", value=fit(view.subscription, FIELD_LIMIT), inline=True)
-    source = view.source + (f" (+{view.extra_sources} sources)" if view.extra_sources else "")
+    more = f": {view.also_names()}" if view.also else ""
+    source = view.source + (f" (+{view.extra_sources} sources{more})" if view.extra_sources else "")
     embed.add_field(name="Source", value=fit(source, FIELD_LIMIT), inline=True)
     if view.link:
         embed.add_field(name="Link", value=view.link[:FIELD_LIMIT], inline=False)

@@ -102,6 +102,10 @@ def alert_html(view: AlertView, limit: int = LIMIT) -> str:
     tail += f"\n🔔 {_e(view.subscription)} · 📰 {_e(view.source)}"
     if view.extra_sources:
         tail += f" · +{view.extra_sources} sources"
+        later = [_a(a.link, _e(a.source)) if a.link else _e(a.source)
+                 for a in dict((a.source, a) for a in view.also).values()][:5]
+        if later:
+            tail += ": " + ", ".join(later)
     link = f"\n{_a(view.link, 'Original post')}" if view.link else ""
     tail += link
     note = f"\n<i>⚠ {_e(view.note)}</i>" if view.note else ""

@@ -153,3 +153,18 @@ def test_terminal_safe_text_has_no_controls_and_keeps_offsets(text):
     line = json_line({"t": text})
     assert not TERMINAL_HAZARD.search(line) and "\n" not in line
     assert json.loads(line) == {"t": text}  # JSON output loses nothing
+
+
+def test_later_sources_of_the_story_are_named_and_linked_on_every_platform():
+    from bot.model import SourceRef
+
+    also = (SourceRef("rbc", "https://t.me/rbc/5", "rbc:x:5"), SourceRef("<kyiv>", None, "k:y:1"))
+    alert = replace(make_alert(), extra_sources=2, also=also, story_id="gur:-1001234:42")
+    view = RENDERER.view(alert)
+    html = alert_html(view)
+    assert '+2 sources: <a href="https://t.me/rbc/5">rbc</a>, &lt;kyiv&gt;' in html
+    embed = alert_embed(view)
+    source = next(f.value for f in embed.fields if f.name == "Source")
+    assert source == "gur (+2 sources: rbc, <kyiv>)"
+    many = tuple(SourceRef(f"s{i}", None, f"s{i}:c:1") for i in range(8))
+    assert RENDERER.view(replace(alert, also=many)).also_names() == "s0, s1, s2, s3, s4 +3 more"
