@@ -466,3 +466,24 @@ async def test_a_channels_copy_in_its_discussion_group_does_not_alert_twice(api,
         await eventually(lambda: len(alerts(api)) == 2, "the group's own message's alert")
         await asyncio.sleep(0.3)
     assert len(alerts(api)) == 2  # the automatic copy stayed quiet
+
+
+async def test_copies_of_a_story_edit_the_alert_once_with_their_sources(api, settings) -> None:
+    """Two channels repost an alerted post within seconds: no second alert, one
+    editMessageText that names them (coalesced), through the real PTB and relay."""
+    stories = settings.stories.model_copy(update={"edit_interval": 1.5})
+    settings = settings.model_copy(update={"stories": stories})
+    async with Wirewatch(settings, api) as ww:
+        api.push_channel_post(CHANNEL, RU_POST)
+        (alert,) = await eventually(lambda: alerts(api), "the alert")
+        await eventually(lambda: ww.store.outbox_counts()["sent"] == 1, "the alert marked sent")
+        api.push_channel_post(PRIVATE_CHANNEL, "⚡️ " + RU_POST + "\n\nПодписаться на канал")
+        api.push_message(GROUP_SOURCE, MEMBER, RU_POST + " Подробности позже.")
+        edits = await eventually(
+            lambda: [s for s in api.sent if s.method == "editMessageText"
+                     and "+2 sources" in s.plain_text], "the alert edited with both sources")
+        await asyncio.sleep(0.5)
+    assert len(alerts(api)) == 1  # one alert for the story
+    assert len([s for s in api.sent if s.method == "editMessageText"]) == 1  # one edit
+    assert edits[0].params["message_id"] == alert.message["message_id"]
+    assert "insider" in edits[0].plain_text and "osint-chat" in edits[0].plain_text
