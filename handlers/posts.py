@@ -1,9 +1,12 @@
-"""This module contains /recent and /search: reporters asking for stored posts."""
+"""This module contains /recent and /search: reporters asking for stored posts.
+
+Posts grouped into one story show as one line (the newest report found) with the story's
+source count and its /story id; `--raw` lists every post."""
 
 from __future__ import annotations
 
 from bot.errors import BadQuery
-from bot.ports import StoredPost
+from bot.ports import Store, StoredPost, StoryRecord
 from bot.render import first_line, language_name, post_link, truncate
 from handlers.context import Services
 from handlers.finder import Found, compile_query, find_posts
@@ -20,18 +23,43 @@ def split_limit(args: str, default: int) -> tuple[str, int]:
     return args.strip(), default
 
 
-def post_item(sp: StoredPost, svc: Services) -> Item:
+RAW = "--raw"
+
+
+def by_story(store: Store, hits: list[StoredPost], limit: int
+             ) -> tuple[list[tuple[StoredPost, StoryRecord | None]], int]:
+    """One hit per story, in the hits' order, up to `limit`; and how many were folded."""
+    seen: set[str] = set()
+    out: list[tuple[StoredPost, StoryRecord | None]] = []
+    folded = 0
+    for sp in hits:
+        story_id = store.story_of_post(sp.post.key)
+        if story_id is not None:
+            if story_id in seen:
+                folded += 1
+                continue
+            seen.add(story_id)
+        if len(out) < limit:
+            out.append((sp, store.get_story(story_id) if story_id else None))
+    return out, folded
+
+
+def post_item(sp: StoredPost, svc: Services, story: StoryRecord | None = None) -> Item:
     names = [svc.watchlist[e].name if e in svc.watchlist else e for e in sp.entities]
     lang = sp.lang or "und"
     meta = f"{sp.post.date:%Y-%m-%d %H:%M} · {sp.post.source_id} · {language_name(lang)}"
     if names:
         meta += " · " + ", ".join(names)
+    if story is not None and story.posts > 1:
+        meta += f" · {len(story.sources)} sources · /story {story.id}"
     return Item(title=first_line(sp.post.text, 120) or "(no text)",
                 body=truncate(sp.post.text, 300), url=post_link(sp.post), meta=meta)
 
 
 async def _find(req: Request, svc: Services, default: int, need_query: bool) -> Reply:
-    text, limit = split_limit(req.args, default)
+    words = req.args.split()
+    raw = RAW in words
+    text, limit = split_limit(" ".join(w for w in words if w != RAW), default)
     if isinstance(req.options.get("limit"), int):
         limit = max(1, min(MAX_LIMIT, int(req.options["limit"])))  # type: ignore[arg-type]
     if need_query and not text:
@@ -42,13 +70,22 @@ async def _find(req: Request, svc: Services, default: int, need_query: bool) -> 
             query = compile_query(text, svc.watchlist.ids, svc.topics.ids)
         except BadQuery as exc:
             return refuse(f"Query error: {exc}")
-    hits = find_posts(svc.store, query, limit=limit, detector=svc.pipeline.analyzer.detector)
+    # Reports of one story fold into one line: look further back to fill the page.
+    hits = find_posts(svc.store, query, limit=limit if raw else limit * 3,
+                      detector=svc.pipeline.analyzer.detector)
     note = partial_note(hits) if isinstance(hits, Found) else ""
     if not hits:
         what = f" for {text}" if text else ""
         return Reply(f"No stored posts{what} yet." + note)
-    head = f"{len(hits)} most recent post(s)" + (f" for {text}" if text else "")
-    return Reply(head + ":" + note, items=tuple(post_item(sp, svc) for sp in hits))
+    if raw:
+        shown: list[tuple[StoredPost, StoryRecord | None]] = [(sp, None) for sp in hits[:limit]]
+        folded = 0
+    else:
+        shown, folded = by_story(svc.store, list(hits), limit)
+    head = f"{len(shown)} most recent post(s)" + (f" for {text}" if text else "")
+    if folded:
+        head += f" ({folded} more report(s) of the same stories folded; add {RAW} to list them)"
+    return Reply(head + ":" + note, items=tuple(post_item(sp, svc, story) for sp, story in shown))
 
 
 def partial_note(found: Found) -> str:

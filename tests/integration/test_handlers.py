@@ -295,3 +295,18 @@ async def test_story_lists_its_sources_with_links(app):
         assert [i.url for i in reply.items] == ["https://t.me/gur/1", "https://t.me/rbc/5"]
     assert (await dispatch(req("story", "nope:1:2"), app.services)).error
     assert (await dispatch(req("story"), app.services)).error
+
+
+async def test_recent_shows_one_line_per_story_and_raw_shows_every_post(app):
+    text = ("Северокорейские военные вступили в бои с ВСУ в Курской области, сообщили в ГУР. "
+            "По данным разведки, первые подразделения КНДР понесли потери у села Плехово.")
+    date = datetime.now(UTC) - timedelta(hours=1)
+    first = await app.ingest(Post("gur", "telegram", "-1001", "1", text, date=date))
+    await app.ingest(Post("rbc", "telegram", "-1002", "5", "⚡️" + text, date=date))
+    await ingest(app, 3, "КНДР провела испытание ракеты у Курской дуги", hours_ago=0.5)
+    reply = await dispatch(req("recent", "entity:kursk"), app.services)
+    assert len(reply.items) == 2 and "1 more report(s) of the same stories folded" in reply.text
+    story_line = next(i for i in reply.items if "/story" in i.meta)
+    assert f"2 sources · /story {first.post.key}" in story_line.meta
+    raw = await dispatch(req("recent", "entity:kursk --raw"), app.services)
+    assert len(raw.items) == 3 and "folded" not in raw.text
