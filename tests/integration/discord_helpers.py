@@ -61,8 +61,9 @@ def fake_discord(**kwargs: Any) -> FakeDiscord:
 
 def make_settings(fake: FakeDiscord, db_path: str, translator_url: str | None, *,
                   rooms: list[dict[str, Any]] | None = None, guild: bool = True,
-                  alert_wait: float = 3.0) -> Settings:
-    """Settings as a newsroom would write them, aimed at the fakes."""
+                  alert_wait: float = 3.0, stories: bool = False) -> Settings:
+    """Settings as a newsroom would write them, aimed at the fakes. Story grouping is off
+    unless asked for: these tests post one text several times as distinct alerts."""
     default_rooms = [{
         "id": "desk", "platform": "discord", "channel": ROOM_ID, "language": "en",
         "subscriptions": [{"id": "nk-kursk", "query": "entity:north_korea AND entity:kursk"}],
@@ -79,6 +80,7 @@ def make_settings(fake: FakeDiscord, db_path: str, translator_url: str | None, *
             {"id": "wire", "platform": "discord", "channel": NEWS_ID},
         ],
         "rooms": rooms if rooms is not None else default_rooms,
+        "stories": {"enabled": stories, "edit_interval": 0.5},
     }
     return parse_settings(yaml.safe_dump(config, allow_unicode=True), "<test config>")
 

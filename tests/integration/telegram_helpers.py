@@ -35,10 +35,13 @@ NK_KURSK = "entity:north_korea AND entity:kursk"
 
 def config_text(api: Any, libre: Any, db: Path, *, rooms: list[dict[str, Any]] | None = None,
                 sources: list[dict[str, Any]] | None = None, moderators: tuple[int, ...] = (),
-                alert_wait: float = 3.0) -> str:
-    """A wirewatch YAML config aimed at the fake Bot API and the fake LibreTranslate."""
+                alert_wait: float = 3.0, stories: bool = False) -> str:
+    """A wirewatch YAML config aimed at the fake Bot API and the fake LibreTranslate. Story
+    grouping is off unless asked for: these tests post one text several times as distinct
+    alerts."""
     data = {
         "storage": {"path": str(db)},
+        "stories": {"enabled": stories},
         "telegram": {"base_url": api.base_url, "base_file_url": api.base_file_url,
                      "moderators": list(moderators), "admin_cache_seconds": 60},
         "translation": {"providers": [{"name": "libre", "url": libre.url}], "timeout": 3.0,
@@ -105,9 +108,11 @@ class Wirewatch:
 def process_config(api: Any, db: Path, client: str, *, worker: str | None = None,
                    **delivery: Any) -> dict[str, Any]:
     """The config of one `wirewatch run` process sharing `db` and the fake Bot API, whose
-    calls the fake records under `client`; no translator, so alerts go out at once."""
+    calls the fake records under `client`; no translator, so alerts go out at once. No
+    story grouping: these tests count one alert per numbered copy of one text."""
     return {
         "storage": {"path": str(db)},
+        "stories": {"enabled": False},
         "telegram": {"base_url": api.client_base_url(client), "base_file_url": api.base_file_url},
         "delivery": {**({"worker": worker} if worker else {}), **delivery},
         "sources": [{"id": "frontline", "platform": "telegram", "chat": CHANNEL}],

@@ -376,7 +376,7 @@ async def test_a_thread_room_gets_its_alerts_and_answers_commands_inside_the_thr
 async def test_every_command_of_the_table_answers_once(fake, db) -> None:
     queries = {"search": "entity:kursk", "subscribe": "entity:putin", "unsubscribe": "s1",
                "pause": "nk-kursk", "resume": "nk-kursk", "keywords": "list", "sources": "list",
-               "lang": "en", "test": NK_KURSK}
+               "lang": "en", "test": NK_KURSK, "story": "osint:1:2"}
     async with wirewatch(make_settings(fake, db, None), fake):
         answers = {}
         for name in COMMANDS:  # in table order: subscribe comes before unsubscribe

@@ -471,7 +471,7 @@ async def test_a_channels_copy_in_its_discussion_group_does_not_alert_twice(api,
 async def test_copies_of_a_story_edit_the_alert_once_with_their_sources(api, settings) -> None:
     """Two channels repost an alerted post within seconds: no second alert, one
     editMessageText that names them (coalesced), through the real PTB and relay."""
-    stories = settings.stories.model_copy(update={"edit_interval": 1.5})
+    stories = settings.stories.model_copy(update={"enabled": True, "edit_interval": 1.5})
     settings = settings.model_copy(update={"stories": stories})
     async with Wirewatch(settings, api) as ww:
         api.push_channel_post(CHANNEL, RU_POST)
