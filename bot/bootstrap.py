@@ -148,6 +148,11 @@ class App:
 
             translator = ChainTranslator(settings.translation, cache=store)
         stories = build_stories(settings)
+        if stories is not None and not hasattr(store, "link_story"):
+            # The PostgreSQL engine has the tables (migration 0006) but not yet the methods.
+            log.warning("story grouping is off: the %s store does not keep stories yet",
+                        getattr(store, "dialect", "configured"))
+            stories = None
         if stories is not None:
             stories.restore(store)
         app = cls(settings, engine, store, Pipeline(store, engine.analyzer, stories), translator)

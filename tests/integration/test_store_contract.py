@@ -448,7 +448,15 @@ def test_an_edit_updates_alerts_and_flags_sent_ones_for_correction(store):
 T1 = datetime(2024, 11, 5, 7, 0, tzinfo=UTC)
 
 
+def needs_stories(store: Store) -> None:
+    """The PostgreSQL engine has the story tables but not yet the methods (bootstrap then
+    turns grouping off); these tests apply to an engine once it has them."""
+    if not hasattr(store, "link_story"):
+        pytest.skip(f"the {store.dialect} store does not keep stories yet")
+
+
 def test_a_story_sums_up_its_linked_posts_once_each(store):
+    needs_stories(store)
     first = StoryLink("gur:-1001:1", "gur:-1001:1", T1, "gur", "ru", ("north_korea", "kursk"),
                       b"\x00\x01")
     later = StoryLink("kyiv:-1002:5", "gur:-1001:1", T1 + timedelta(minutes=9), "kyiv", "uk",
@@ -470,6 +478,7 @@ def test_a_story_sums_up_its_linked_posts_once_each(store):
 
 
 def test_grouped_posts_of_the_window_come_back_oldest_first_with_their_texts(store):
+    needs_stories(store)
     for mid, minutes in (("1", 0), ("2", 600), ("3", 1500)):
         p = post(mid, text=f"Пост {mid}", date=T1 + timedelta(minutes=minutes))
         store.save_post(p, KURSK)
@@ -482,6 +491,7 @@ def test_grouped_posts_of_the_window_come_back_oldest_first_with_their_texts(sto
 
 
 def test_a_room_claims_a_story_once(store):
+    needs_stories(store)
     aid = store.enqueue_alert(alert(post()))
     room = StoryRoom("gur:-1001:1", "newsroom", "gur:-1001:1", aid)
     store.link_story(StoryLink("gur:-1001:1", "gur:-1001:1", T1, "gur"))
@@ -495,6 +505,7 @@ def test_a_room_claims_a_story_once(store):
 
 
 def test_later_reports_update_an_alert_and_a_sent_one_is_edited_once_after_the_delay(store):
+    needs_stories(store)
     sent = store.enqueue_alert(alert(post()))
     pending = store.enqueue_alert(alert(post(), room="desk"))
     store.claim_alerts("w", limit=1)
@@ -517,6 +528,7 @@ def test_later_reports_update_an_alert_and_a_sent_one_is_edited_once_after_the_d
 
 
 def test_an_edit_keeps_an_alerts_story_sources(store):
+    needs_stories(store)
     aid = store.enqueue_alert(alert(post()))
     store.add_alert_source(aid, SourceRef("kyiv", None, "kyiv:-1002:5"))
     store.update_alerts_for_edit(post(text="правка", edited=True), Analysis())
