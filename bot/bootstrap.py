@@ -149,7 +149,7 @@ class App:
             translator = ChainTranslator(settings.translation, cache=store)
         stories = build_stories(settings)
         if stories is not None and not hasattr(store, "link_story"):
-            # The PostgreSQL engine has the tables (migration 0006) but not yet the methods.
+            # An engine without the story methods of the Store port (a future one).
             log.warning("story grouping is off: the %s store does not keep stories yet",
                         getattr(store, "dialect", "configured"))
             stories = None

@@ -415,8 +415,8 @@ class PostgresStore(SQLiteStore):
             ids = [r[0] for r in self._exec(
                 "UPDATE outbox SET needs_update=0 WHERE alert_id IN (SELECT alert_id FROM outbox "
                 "WHERE needs_update=1 AND state='sent' AND remote_ref IS NOT NULL "
-                "ORDER BY alert_id LIMIT ? FOR UPDATE SKIP LOCKED) RETURNING alert_id",
-                (limit,))]
+                "AND update_after<=? ORDER BY alert_id LIMIT ? FOR UPDATE SKIP LOCKED) "
+                "RETURNING alert_id", (time.time(), limit))]
             if not ids:
                 return []
             return self._items("a.id = ANY(?) ORDER BY a.id", (ids,), len(ids))
