@@ -66,7 +66,8 @@ def test_grouper_follows_settings():
     plain = build_grouper(parse_settings("stories: {semantic: false, window: 2h}"))
     assert plain is not None and plain.embedder is None
     assert plain.config.window == timedelta(hours=2)
-    semantic = build_grouper(Settings())
+    assert build_grouper(Settings()).embedder is None  # near-duplicates only by default
+    semantic = build_grouper(parse_settings("stories: {semantic: true}"))
     assert semantic is not None and semantic.embedder is not None
 
 
@@ -95,7 +96,7 @@ def test_a_post_seen_again_keeps_its_story(engine, store):
 def test_semantic_grouping_runs_off_the_event_loop(engine, tmp_path):
     """With the sentence model on, intake runs the pipeline in a worker thread, one post at a
     time, so a slow embedding never stalls the loop (chat commands, the relay)."""
-    settings = parse_settings(f"storage: {{path: {tmp_path / 'x.db'}}}")
+    settings = parse_settings(f"storage: {{path: {tmp_path / 'x.db'}}}\nstories: {{semantic: true}}")
     app = App.open(settings, engine=engine)
     threads: list[bool] = []
     process = app.pipeline.process
