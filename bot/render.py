@@ -10,16 +10,10 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.languages import NAMES
 from bot.model import Alert, Post, SourceRef
 
-LANGUAGE_NAMES = {
-    "en": "English", "ru": "Russian", "uk": "Ukrainian", "be": "Belarusian", "bg": "Bulgarian",
-    "ko": "Korean", "de": "German", "fr": "French", "pl": "Polish", "ja": "Japanese",
-    "zh": "Chinese", "es": "Spanish", "it": "Italian", "pt": "Portuguese", "tr": "Turkish",
-    "ar": "Arabic", "he": "Hebrew", "fa": "Persian", "kk": "Kazakh", "sr": "Serbian",
-    "cs": "Czech", "sk": "Slovak", "lt": "Lithuanian", "lv": "Latvian", "et": "Estonian",
-    "ro": "Romanian", "hu": "Hungarian", "nl": "Dutch", "mk": "Macedonian", "und": "unknown",
-}
+LANGUAGE_NAMES = {**NAMES, "und": "unknown"}  # bot.languages holds the one list
 
 
 def language_name(code: str | None) -> str:

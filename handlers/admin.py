@@ -7,6 +7,7 @@ import logging
 import re
 
 from bot.errors import BadQuery, SourceError, TranslationUnavailable
+from bot.languages import check_target
 from bot.pipeline.runner import keyword_query
 from bot.ports import Keyword, SourceRecord
 from bot.render import LANGUAGE_NAMES
@@ -193,9 +194,12 @@ def source_address(kind: str, text: str) -> str:
 async def lang(req: Request, svc: Services) -> Reply:
     """Set the language alerts are translated into here: /lang <code>."""
     code = req.args.strip().lower()
-    if not re.fullmatch(r"[a-z]{2,3}", code) or code == "und":
-        names = ", ".join(sorted(c for c in LANGUAGE_NAMES if c != "und"))
-        return refuse(f"Usage: /lang <code>, a two-letter language code ({names}).")
+    if not code:
+        return refuse("Usage: /lang <code>, a two-letter language code (en, ru, uk, de, fr, pl, ko, ...).")
+    try:
+        code = check_target(code)  # the same rule as a room's language in the config
+    except ValueError as exc:
+        return refuse(f"{exc}.")
     room = svc.room_to_change(req)
     svc.store.set_room_language(room.id, code)
     svc.store.audit(req.actor, "lang", room.id, language=code, previous=room.language)

@@ -128,6 +128,9 @@ async def test_lang_and_keywords_with_proposals(app):
     reply = await dispatch(req("lang", "de", moderator=True), app.services)
     assert "German" in reply.text and app.store.get_room("desk").language == "de"
     assert (await dispatch(req("lang", "xx1", moderator=True), app.services)).error
+    ua = await dispatch(req("lang", "ua", moderator=True), app.services)  # not a code: a hint
+    assert ua.error and "did you mean 'uk'" in ua.text
+    assert app.store.get_room("desk").language == "de"
     assert (await dispatch(req("lang", "ru"), app.services)).error  # member
     add = await dispatch(req("keywords", "add casualties", moderator=True), app.services)
     assert "Proposed translations" in add.text and "[ru] CASUALTIES" in add.text
