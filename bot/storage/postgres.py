@@ -188,28 +188,9 @@ class PostgresStore(SQLiteStore):
         """Run a migration file (PostgreSQL takes several statements at once)."""
         self._run(sql, raw=True)
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth == 0:
-                self._doomed = None
-                self._ensure_connected()
-                self._run("BEGIN")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._finish("ROLLBACK")
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                doomed, self._doomed = self._doomed, None
-                if doomed is not None:
-                    self._finish("ROLLBACK")
-                    raise StorageError(str(doomed), transient=doomed.transient)
-                self._finish("COMMIT")
+    def _begin(self) -> None:
+        self._ensure_connected()
+        self._run("BEGIN")
 
     def _in_transaction(self) -> bool:
         return self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE

@@ -174,7 +174,7 @@ class SQLiteStore(StoryTables):
         with self._lock:
             if self._depth == 0:
                 self._doomed = None
-                self._run("BEGIN IMMEDIATE")
+                self._begin()
             self._depth += 1
             try:
                 yield
@@ -187,8 +187,13 @@ class SQLiteStore(StoryTables):
             if self._depth == 0:
                 doomed, self._doomed = self._doomed, None
                 if doomed is not None:
+                    self._finish("ROLLBACK")  # a no-op where the engine ended it already
                     raise StorageError(str(doomed), transient=doomed.transient)
                 self._finish("COMMIT")
+
+    def _begin(self) -> None:
+        """Open the outer transaction; IMMEDIATE takes the write lock now, not at first write."""
+        self._run("BEGIN IMMEDIATE")
 
     def _finish(self, verb: str) -> None:
         """COMMIT or ROLLBACK the outer transaction, if SQLite has not ended it already."""
