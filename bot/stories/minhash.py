@@ -24,7 +24,25 @@ class Signatures(Protocol):
     def query(self, sig: Any) -> list[int]: ...
 
 
-class RensaIndex:
+class _LSH:
+    """What both backends do alike once a signature is made: `_lsh` is the library's index."""
+
+    _lsh: Any
+
+    def jaccard(self, a: Any, b: Any) -> float:
+        return float(a.jaccard(b))
+
+    def insert(self, key: int, sig: Any) -> None:
+        self._lsh.insert(key, sig)
+
+    def remove(self, key: int) -> None:
+        self._lsh.remove(key)
+
+    def query(self, sig: Any) -> list[int]:
+        return sorted(self._lsh.query(sig))
+
+
+class RensaIndex(_LSH):
     name = "rensa"
 
     def __init__(self, num_perm: int = 64, threshold: float = 0.3, bands: int = 32) -> None:
@@ -39,20 +57,8 @@ class RensaIndex:
         sig.update(sorted(tokens))
         return sig
 
-    def jaccard(self, a: Any, b: Any) -> float:
-        return float(a.jaccard(b))
 
-    def insert(self, key: int, sig: Any) -> None:
-        self._lsh.insert(key, sig)
-
-    def remove(self, key: int) -> None:
-        self._lsh.remove(key)
-
-    def query(self, sig: Any) -> list[int]:
-        return sorted(self._lsh.query(sig))
-
-
-class DatasketchIndex:
+class DatasketchIndex(_LSH):
     name = "datasketch"
 
     def __init__(self, num_perm: int = 64, threshold: float = 0.3, bands: int = 32) -> None:
@@ -67,18 +73,6 @@ class DatasketchIndex:
         sig = self._minhash(num_perm=self.num_perm, seed=SEED)
         sig.update_batch([t.encode("utf-8") for t in sorted(tokens)])
         return sig
-
-    def jaccard(self, a: Any, b: Any) -> float:
-        return float(a.jaccard(b))
-
-    def insert(self, key: int, sig: Any) -> None:
-        self._lsh.insert(key, sig)
-
-    def remove(self, key: int) -> None:
-        self._lsh.remove(key)
-
-    def query(self, sig: Any) -> list[int]:
-        return sorted(self._lsh.query(sig))
 
 
 def make_index(backend: str, num_perm: int, threshold: float, bands: int) -> Signatures:
